@@ -1,0 +1,66 @@
+"""Fixtures shared by every test: isolated on-disk state, Qt offscreen, and a real seeded
+`mlflow server` (session-scoped: started once, seeded by the demo's own seeding code)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# The SDK used for comparisons must not talk to anything but the test server.
+os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+from traceviewer.demo.server import MlflowServer  # noqa: E402
+
+PROD_EXPERIMENT = "/Shared/production-genai-app"
+BIG_EXPERIMENT = "big-traces"
+
+
+@pytest.fixture(autouse=True)
+def isolated_dirs(tmp_path_factory, monkeypatch):
+    """Every test gets its own config, data, cache and log dirs (and HOME)."""
+    base = tmp_path_factory.mktemp("xdg")
+    for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "HOME"):
+        path = base / var.lower()
+        path.mkdir()
+        monkeypatch.setenv(var, str(path))
+    for var in ("DATABRICKS_HOST", "DATABRICKS_TOKEN", "MLFLOW_TRACKING_TOKEN",
+                "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_EXPERIMENT_NAME"):
+        monkeypatch.delenv(var, raising=False)
+    return base
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """A real `mlflow server` on a free loopback port with a temporary SQLite store, seeded with
+    the demo's chat app (the small profile) and its big-trace experiment."""
+    data = tmp_path_factory.mktemp("mlflow")
+    with MlflowServer(data) as server:
+        subprocess.run(
+            [sys.executable, "-m", "traceviewer.demo.seed", "--tracking-uri", server.url,
+             "--profile", "test"],
+            check=True, timeout=900)
+        yield server
+
+
+@pytest.fixture(scope="session")
+def sdk(mlflow_server):
+    """The MLflow SDK pointed at the test server (for side-by-side comparisons only)."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(mlflow_server.url)
+    return MlflowClient(tracking_uri=mlflow_server.url)
+
+
+def experiment_id(sdk, name: str) -> str:
+    return sdk.get_experiment_by_name(name).experiment_id
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent

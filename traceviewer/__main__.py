@@ -1,0 +1,3 @@
+from traceviewer.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,54 @@
+"""The `traceviewer` command line: GUI flags at the top level, command groups as subcommands.
+
+Each command group lives in its own module with `register(subparsers)`; a subcommand sets
+`func(args) -> int`. Errors print one line to stderr: exit 1 for server, auth and network
+failures, 2 for usage and bad filters."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from traceviewer import __version__
+from traceviewer.core.errors import TraceViewerError
+from traceviewer.core.redact import redact, setup_logging
+
+# Modules under traceviewer.cli, each adding its subcommands.
+COMMAND_MODULES = ("demo",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="traceviewer",
+        description="Browse, inspect and review MLflow traces. Without a command, opens the GUI.")
+    parser.add_argument("--version", action="version", version=f"traceviewer {__version__}")
+    gui = parser.add_argument_group("GUI options")
+    gui.add_argument("--workspace", metavar="NAME", help="open this workspace")
+    gui.add_argument("--experiment", metavar="NAME_OR_ID", help="open this experiment")
+    gui.add_argument("--trace", metavar="TRACE_ID", help="open this trace")
+    gui.add_argument("--filter", metavar="TEXT", help="open the trace table with this filter")
+    gui.add_argument("--screenshot", metavar="PATH",
+                     help="render the window offscreen once its data has loaded, save it as "
+                          "PNG and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"traceviewer.cli.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging()
+    try:
+        if args.command is None:
+            from traceviewer.ui.app import run_gui
+
+            return run_gui(args)
+        return args.func(args)
+    except TraceViewerError as exc:
+        print(f"traceviewer: {redact(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130

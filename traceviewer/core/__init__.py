@@ -1,0 +1,1 @@
+"""Qt-free core: model, MLflow REST client, filters, workspaces, outbox and cache."""

@@ -1,0 +1,1 @@
+"""Qt adapters over traceviewer.core."""
