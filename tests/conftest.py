@@ -14,7 +14,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # The SDK used for comparisons must not talk to anything but the test server.
 os.environ.pop("MLFLOW_TRACKING_URI", None)
 
-from traceviewer.demo.server import MlflowServer  # noqa: E402
+from traceviewer.demo.server import MlflowServer
 
 PROD_EXPERIMENT = "/Shared/production-genai-app"
 BIG_EXPERIMENT = "big-traces"

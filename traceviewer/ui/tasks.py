@@ -112,32 +112,34 @@ class TaskRunner(QObject):
         """Cancel the task in flight; its result, error and progress are dropped."""
         if self._token is not None:
             self._token.cancel()
-            self._finish()
+            self._token = None
+            self._callbacks = (None,) * 3
+            activity._finished()
+            self.busy_changed.emit(False)
 
-    def _finish(self) -> None:
+    def _deliver(self, generation: int, index: int, value: Any) -> None:
+        if generation != self._generation or self._token is None:
+            return
+        callback = self._callbacks[index]
         self._token = None
         self._callbacks = (None,) * 3
-        activity._finished()
-        self.busy_changed.emit(False)
+        # The callback may start the next step of a chain; count this task as finished only
+        # afterwards so that `activity.idle` does not fire between two steps.
+        try:
+            if callback is not None and not isinstance(value, Cancelled):
+                callback(value)
+        finally:
+            activity._finished()
+            if self._token is None:
+                self.busy_changed.emit(False)
 
     @Slot(int, object)
     def _on_done(self, generation: int, result: Any) -> None:
-        if generation != self._generation or self._token is None:
-            return
-        on_done = self._callbacks[0]
-        self._finish()
-        on_done(result)
+        self._deliver(generation, 0, result)
 
     @Slot(int, object)
     def _on_failed(self, generation: int, exc: Exception) -> None:
-        if generation != self._generation or self._token is None:
-            return
-        on_error = self._callbacks[1]
-        self._finish()
-        if isinstance(exc, Cancelled):
-            return
-        if on_error is not None:
-            on_error(exc)
+        self._deliver(generation, 1, exc)
 
     @Slot(int, object)
     def _on_progress(self, generation: int, value: Any) -> None:

@@ -1,0 +1,73 @@
+"""The one background-work mechanism: results arrive on the GUI thread, latest request wins."""
+
+import threading
+
+from PySide6.QtCore import QThread
+from PySide6.QtWidgets import QApplication
+
+from traceviewer.ui.tasks import TaskRunner, activity
+
+
+def test_result_is_delivered_on_the_gui_thread(qtbot):
+    runner = TaskRunner()
+    seen = {}
+
+    def work(token):
+        seen["worker"] = threading.get_ident()
+        return 42
+
+    def done(value):
+        seen["value"] = value
+        seen["gui"] = QThread.currentThread() is QApplication.instance().thread()
+
+    runner.start(work, done)
+    qtbot.waitUntil(lambda: "value" in seen)
+    assert seen["value"] == 42
+    assert seen["gui"] is True
+    assert seen["worker"] != threading.get_ident()
+
+
+def test_a_newer_request_cancels_the_older_and_drops_its_result(qtbot):
+    runner = TaskRunner()
+    release = threading.Event()
+    results = []
+
+    def slow(token):
+        release.wait(5)
+        token.check()
+        return "stale"
+
+    first = runner.start(slow, results.append)
+    runner.start(lambda token: "fresh", results.append)
+    assert first.cancelled
+    qtbot.waitUntil(lambda: results == ["fresh"])
+    release.set()
+    qtbot.wait(100)
+    assert results == ["fresh"]
+
+
+def test_errors_reach_the_error_callback(qtbot):
+    runner = TaskRunner()
+    errors = []
+
+    def boom(token):
+        raise ValueError("server said no")
+
+    runner.start(boom, lambda _: None, errors.append)
+    qtbot.waitUntil(lambda: bool(errors))
+    assert str(errors[0]) == "server said no"
+
+
+def test_activity_stays_busy_across_a_chain_of_steps(qtbot):
+    runner = TaskRunner()
+    idle_events = []
+    activity.idle.connect(lambda: idle_events.append(True))
+    finished = []
+
+    def second(value):
+        finished.append(value)
+
+    runner.start(lambda t: 1, lambda v: runner.start(lambda t: v + 1, second))
+    qtbot.waitUntil(lambda: finished == [2])
+    assert len(idle_events) == 1
+    assert activity.running == 0
