@@ -1,0 +1,26 @@
+"""Human-readable times and durations, shared by the command line and the GUI."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+def timestamp_ms(ms: int | None) -> str:
+    """Epoch milliseconds as local 'YYYY-MM-DD HH:MM:SS' ('' when unknown)."""
+    if ms is None:
+        return ""
+    return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def duration_ms(ms: float | None) -> str:
+    """A duration in milliseconds as '850 ms', '1.65 s', '2 min 5 s' ('' when unknown)."""
+    if ms is None:
+        return ""
+    if ms < 1:
+        return f"{ms:.2f} ms"
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.2f} s"
+    minutes, seconds = divmod(round(ms / 1000), 60)
+    return f"{minutes} min {seconds} s"

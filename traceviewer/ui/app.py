@@ -1,0 +1,78 @@
+"""Starting the GUI: the QApplication, the GUI flags, and `--screenshot`."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from argparse import Namespace
+
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication, QWidget
+
+from traceviewer import __version__
+from traceviewer.resources import icon_paths
+from traceviewer.ui.tasks import activity
+
+SCREENSHOT_TIMEOUT_S = 120
+
+
+def application() -> QApplication:
+    """The QApplication (created once, named so QSettings and the desktop know us)."""
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+        app.setApplicationName("Trace Viewer")
+        app.setApplicationVersion(__version__)
+        app.setDesktopFileName("traceviewer")
+        icon = QIcon()
+        for path in icon_paths():
+            icon.addFile(str(path))
+        app.setWindowIcon(icon)
+    return app
+
+
+def capture_when_loaded(window: QWidget, path: str, on_saved) -> None:
+    """Save `window` as PNG once no background task has run for two consecutive checks."""
+    deadline = time.monotonic() + SCREENSHOT_TIMEOUT_S
+    quiet = [0]
+    timer = QTimer(window, interval=250)
+
+    def check() -> None:
+        quiet[0] = quiet[0] + 1 if activity.running == 0 else 0
+        if quiet[0] >= 2 or time.monotonic() > deadline:
+            timer.stop()
+            window.grab().save(path, "PNG")
+            on_saved(quiet[0] >= 2)
+
+    timer.timeout.connect(check)
+    timer.start()
+
+
+def run_gui(args: Namespace) -> int:
+    """Open the main window as the GUI flags say; with --screenshot, save it and exit."""
+    if args.screenshot:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    app = application()
+    from traceviewer.ui.main_window import MainWindow
+
+    window = MainWindow()
+    if args.experiment:
+        window.open_experiment(args.experiment)
+    window.load_workspaces(select=args.workspace)
+    window.show()
+    if not args.screenshot:
+        return app.exec()
+    outcome = {}
+
+    def saved(loaded: bool) -> None:
+        outcome["ok"] = loaded and not window.banner.isVisible()
+        if window.banner.isVisible():
+            print(f"traceviewer: {window.banner.label.text()}", file=sys.stderr)
+        window.close()
+        app.quit()
+
+    capture_when_loaded(window, args.screenshot, saved)
+    app.exec()
+    return 0 if outcome.get("ok") else 1

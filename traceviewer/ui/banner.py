@@ -1,0 +1,46 @@
+"""A dismissable error banner with an optional Retry action, shown above a view."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton
+
+from traceviewer.core.redact import redact
+
+
+class ErrorBanner(QFrame):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("errorBanner")
+        self.setStyleSheet("#errorBanner { background: #fdecea; border: 1px solid #f5c2c0; "
+                           "border-radius: 4px; } QLabel { color: #8a1f11; }")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 4, 8, 4)
+        self.label = QLabel()
+        self.label.setTextFormat(Qt.TextFormat.PlainText)
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.retry_button = QPushButton("Retry")
+        self.retry_button.setToolTip("Try the failed request again")
+        close = QPushButton("Dismiss")
+        close.clicked.connect(self.hide)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(self.retry_button)
+        layout.addWidget(close)
+        self._retry: Callable[[], None] | None = None
+        self.retry_button.clicked.connect(self._on_retry)
+        self.hide()
+
+    def show_error(self, message: str | Exception, retry: Callable[[], None] | None = None):
+        """Show `message` (secrets masked); `retry` re-runs what failed."""
+        self.label.setText(redact(str(message)))
+        self._retry = retry
+        self.retry_button.setVisible(retry is not None)
+        self.show()
+
+    def _on_retry(self) -> None:
+        self.hide()
+        if self._retry is not None:
+            self._retry()

@@ -1,0 +1,134 @@
+"""A table model over rows fetched page by page in the background.
+
+Rows live in a plain list; cells are computed on demand by the column getters. The view asks for
+more through `canFetchMore`/`fetchMore` as the user scrolls; each page is fetched with the one
+task runner, and `reset` cancels a fetch in flight so a table never mixes rows of two queries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
+
+from traceviewer.core.cancel import CancelToken
+from traceviewer.ui.tasks import TaskRunner
+
+Row = TypeVar("Row")
+# fetch_page(page_token, cancel_token) -> (rows, next_page_token)
+PageFetcher = Callable[[str | None, CancelToken], tuple[list[Any], str | None]]
+
+
+@dataclass(frozen=True)
+class Column(Generic[Row]):
+    header: str
+    text: Callable[[Row], str]
+    tooltip: Callable[[Row], str] | None = None
+    align_right: bool = False
+
+
+class PagedModel(QAbstractTableModel):
+    loading_changed = Signal(bool)
+    failed = Signal(object)
+    page_loaded = Signal(int)
+
+    def __init__(self, columns: list[Column], key: Callable[[Any], Hashable] | None = None,
+                 parent=None):
+        super().__init__(parent)
+        self.columns = columns
+        self.rows: list[Any] = []
+        self._key = key
+        self._seen: set[Hashable] = set()
+        self._fetch: PageFetcher | None = None
+        self._next: str | None = None
+        self._exhausted = True
+        self._runner = TaskRunner(self)
+        self._runner.busy_changed.connect(self.loading_changed)
+
+    @property
+    def loading(self) -> bool:
+        return self._runner.busy
+
+    @property
+    def complete(self) -> bool:
+        """True once the last page has arrived."""
+        return self._exhausted
+
+    def reset(self, fetch: PageFetcher | None) -> None:
+        """Drop all rows and start over with `fetch` (None: stay empty)."""
+        self._runner.cancel()
+        self.beginResetModel()
+        self.rows = []
+        self._seen = set()
+        self._fetch = fetch
+        self._next = None
+        self._exhausted = fetch is None
+        self.endResetModel()
+        if fetch is not None:
+            self._load()
+
+    def retry(self) -> None:
+        """Fetch the page that failed again; rows already loaded stay."""
+        if not self._exhausted:
+            self._load()
+
+    def row_at(self, row: int) -> Any:
+        return self.rows[row]
+
+    def _load(self) -> None:
+        fetch, page_token = self._fetch, self._next
+        assert fetch is not None
+        self._runner.start(lambda cancel: fetch(page_token, cancel), self._append,
+                           self.failed.emit)
+
+    def _append(self, page: tuple[list[Any], str | None]) -> None:
+        rows, self._next = page
+        self._exhausted = self._next is None
+        if self._key is not None:
+            # Offset page tokens shift when new rows arrive on the server: drop repeats.
+            fresh = []
+            for row in rows:
+                k = self._key(row)
+                if k not in self._seen:
+                    self._seen.add(k)
+                    fresh.append(row)
+            rows = fresh
+        if rows:
+            first = len(self.rows)
+            self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)
+            self.rows.extend(rows)
+            self.endInsertRows()
+        self.page_loaded.emit(len(rows))
+
+    # Qt model interface
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.columns)
+
+    def canFetchMore(self, parent=QModelIndex()) -> bool:  # noqa: B008
+        return not parent.isValid() and not self._exhausted and not self._runner.busy
+
+    def fetchMore(self, parent=QModelIndex()) -> None:  # noqa: B008
+        if self.canFetchMore(parent):
+            self._load()
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.columns[section].header
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        column = self.columns[index.column()]
+        row = self.rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return column.text(row)
+        if role == Qt.ItemDataRole.ToolTipRole and column.tooltip is not None:
+            return column.tooltip(row)
+        if role == Qt.ItemDataRole.TextAlignmentRole and column.align_right:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
