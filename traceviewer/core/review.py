@@ -1,0 +1,271 @@
+"""Human review: label schemas, label values, assessment bodies and resumable review queues.
+
+A label schema says what a reviewer records for an experiment (name, type, options, required).
+Schemas are kept per workspace and experiment in the config dir; without one, the seed's
+`response_is_correct` (yes/no plus a comment) applies. Review-queue state (which traces, where the
+reviewer is, what was labelled) is saved after every step in the data dir, so a queue resumes
+after a restart."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from traceviewer.core import paths
+from traceviewer.core.errors import ConfigError, UsageError
+
+KINDS = ("boolean", "number", "text", "category")
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+Value = bool | int | float | str
+
+
+def parse_value(text: str) -> Value:
+    """`true`/`false` (any case) -> bool, an integer or decimal number -> int/float, else text."""
+    stripped = text.strip()
+    if stripped.lower() in ("true", "false"):
+        return stripped.lower() == "true"
+    if _NUMBER.fullmatch(stripped):
+        number = float(stripped)
+        return int(stripped) if stripped.lstrip("+-").isdigit() else number
+    return text
+
+
+def format_value(value: Any) -> str:
+    """A label value as a reviewer reads it: yes/no for booleans, numbers without `.0`."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+@dataclass(frozen=True, slots=True)
+class LabelSchema:
+    """One thing a reviewer records: `boolean` (yes/no), `number`, `text` or one of `options`."""
+
+    name: str
+    kind: str = "boolean"
+    options: tuple[str, ...] = ()
+    required: bool = True
+    comment: bool = True  # offer a free-text rationale next to the value
+    assessment_kind: str = "feedback"  # or "expectation"
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ConfigError(f"Label {self.name!r}: type must be one of {', '.join(KINDS)}, "
+                              f"not {self.kind!r}.")
+        if self.kind == "category" and not self.options:
+            raise ConfigError(f"Label {self.name!r} is a category label but lists no options.")
+
+    def coerce(self, value: Value) -> Value:
+        """Check (and convert) a value for this label; UsageError says what is accepted."""
+        if self.kind == "boolean":
+            if isinstance(value, str):
+                value = {"y": True, "yes": True, "n": False, "no": False}.get(
+                    value.strip().lower(), parse_value(value))
+            if not isinstance(value, bool):
+                raise UsageError(f"{self.name} takes yes/no (true/false), not {value!r}.")
+        elif self.kind == "number":
+            if isinstance(value, str):
+                value = parse_value(value)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise UsageError(f"{self.name} takes a number, not {value!r}.")
+        elif self.kind == "category":
+            value = str(value)
+            if value not in self.options:
+                raise UsageError(f"{self.name} takes one of {', '.join(self.options)}, "
+                                 f"not {value!r}.")
+        else:
+            value = str(value)
+        return value
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> LabelSchema:
+        """Read a schema as stored in the config file."""
+        return cls(name=str(d["name"]), kind=d.get("kind", "boolean"),
+                   options=tuple(d.get("options", ())), required=bool(d.get("required", True)),
+                   comment=bool(d.get("comment", True)),
+                   assessment_kind=d.get("assessment_kind", "feedback"))
+
+
+# The seed document's `/chat_feedback` label: was the response correct, plus a comment.
+DEFAULT_SCHEMAS = (LabelSchema("response_is_correct", "boolean", required=True, comment=True),)
+
+
+def _write_json_atomic(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"Cannot read the {what} at {path}: {exc}. Fix or delete the file.")\
+            from exc
+
+
+class SchemaStore:
+    """Label schemas per workspace and experiment (`review_schemas.json` in the config dir)."""
+
+    def __init__(self, path: Path | None = None):
+        self.path = Path(path) if path else paths.config_dir() / "review_schemas.json"
+
+    @staticmethod
+    def _key(workspace: str, experiment_id: str) -> str:
+        return f"{workspace}\x1f{experiment_id}"
+
+    def get(self, workspace: str, experiment_id: str) -> tuple[LabelSchema, ...]:
+        """The experiment's schemas, or the default `response_is_correct`."""
+        stored = (_read_json(self.path, "label schemas") or {}).get(
+            self._key(workspace, experiment_id))
+        return tuple(LabelSchema.from_json(d) for d in stored) if stored else DEFAULT_SCHEMAS
+
+    def set(self, workspace: str, experiment_id: str, schemas: Sequence[LabelSchema]) -> None:
+        """Replace the experiment's schemas (an empty list restores the default)."""
+        names = [s.name for s in schemas]
+        if len(set(names)) != len(names):
+            raise ConfigError("Two labels have the same name; label names must be unique.")
+        data = _read_json(self.path, "label schemas") or {}
+        key = self._key(workspace, experiment_id)
+        if schemas:
+            data[key] = [asdict(s) for s in schemas]
+        else:
+            data.pop(key, None)
+        _write_json_atomic(self.path, data)
+
+
+def assessment_body(name: str, value: Any, source_id: str, *, rationale: str | None = None,
+                    kind: str = "feedback", overrides: str | None = None) -> dict[str, Any]:
+    """The REST `assessment` object for a human label (source type HUMAN, `source_id` the
+    reviewer)."""
+    if not source_id:
+        raise UsageError("Labels need a reviewer identity: set the workspace's reviewer "
+                         "or pass --source-id.")
+    body: dict[str, Any] = {"assessment_name": name,
+                            "source": {"source_type": "HUMAN", "source_id": source_id},
+                            kind: {"value": value}}
+    if rationale:
+        body["rationale"] = rationale
+    if overrides:
+        body["overrides"] = overrides
+    return body
+
+
+@dataclass(frozen=True, slots=True)
+class QueueState:
+    """Where a reviewer is in a queue of traces; saved after every step."""
+
+    workspace: str
+    host: str
+    experiment_id: str
+    title: str
+    trace_ids: tuple[str, ...]
+    position: int = 0
+    # trace id -> outbox item ids of the labels given in this queue (for undo and progress)
+    labelled: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    skipped: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """Stable id of the queue: same workspace, host, experiment and traces, same queue."""
+        digest = hashlib.sha256("\x1f".join(
+            (self.workspace, self.host, self.experiment_id, *self.trace_ids)).encode())
+        return digest.hexdigest()[:20]
+
+    @property
+    def current(self) -> str | None:
+        """The trace under review, None for an empty queue."""
+        return self.trace_ids[self.position] if self.trace_ids else None
+
+    @property
+    def done(self) -> int:
+        """How many traces have a label or were skipped."""
+        return len(set(self.labelled) | set(self.skipped))
+
+    def at(self, position: int) -> QueueState:
+        """The same queue at another position (clamped to the queue)."""
+        return replace(self, position=max(0, min(position, len(self.trace_ids) - 1)))
+
+    def with_label(self, trace_id: str, item_ids: Sequence[int]) -> QueueState:
+        """Record the outbox items of the labels just given for `trace_id`."""
+        labelled = {**self.labelled, trace_id: tuple(item_ids)}
+        skipped = tuple(t for t in self.skipped if t != trace_id)
+        return replace(self, labelled=labelled, skipped=skipped)
+
+    def without_label(self, trace_id: str) -> QueueState:
+        """Forget the labels of `trace_id` (after an undo)."""
+        return replace(self, labelled={k: v for k, v in self.labelled.items() if k != trace_id})
+
+    def with_skip(self, trace_id: str) -> QueueState:
+        """Mark `trace_id` as skipped."""
+        if trace_id in self.skipped or trace_id in self.labelled:
+            return self
+        return replace(self, skipped=(*self.skipped, trace_id))
+
+    def to_json(self) -> dict[str, Any]:
+        """The stored form."""
+        d = asdict(self)
+        d["labelled"] = {k: list(v) for k, v in self.labelled.items()}
+        return d
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> QueueState:
+        """Read the stored form."""
+        return cls(workspace=d["workspace"], host=d["host"], experiment_id=d["experiment_id"],
+                   title=d.get("title", ""), trace_ids=tuple(d["trace_ids"]),
+                   position=int(d.get("position", 0)),
+                   labelled={k: tuple(v) for k, v in d.get("labelled", {}).items()},
+                   skipped=tuple(d.get("skipped", ())))
+
+
+class QueueStore:
+    """Saved review queues, one JSON file each under `<data dir>/review-queues`."""
+
+    def __init__(self, directory: Path | None = None):
+        self.directory = Path(directory) if directory else paths.data_dir() / "review-queues"
+
+    def save(self, state: QueueState) -> None:
+        """Store `state` atomically (called after every reviewer step)."""
+        _write_json_atomic(self.directory / f"{state.key}.json", state.to_json())
+
+    def load(self, key: str) -> QueueState | None:
+        """A saved queue by key, None if there is none."""
+        data = _read_json(self.directory / f"{key}.json", "saved review queue")
+        return QueueState.from_json(data) if data else None
+
+    def resume(self, state: QueueState) -> QueueState:
+        """The saved progress of the same queue if there is one, else `state` itself."""
+        return self.load(state.key) or state
+
+    def list(self) -> list[QueueState]:
+        """Every saved queue, most recently saved first."""
+        if not self.directory.is_dir():
+            return []
+        files = sorted(self.directory.glob("*.json"), key=lambda p: p.stat().st_mtime,
+                       reverse=True)
+        return [QueueState.from_json(d) for p in files
+                if (d := _read_json(p, "saved review queue"))]
