@@ -23,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="traceviewer",
         description="Browse, inspect and review MLflow traces. Without a command, opens the GUI.")
     parser.add_argument("--version", action="version", version=f"traceviewer {__version__}")
+    parser.add_argument("--self-test", action="store_true",
+                        help="check that this installation works (Qt, keyring, TLS, "
+                             "resources), print each check and exit")
     gui = parser.add_argument_group("GUI options")
     gui.add_argument("--workspace", metavar="NAME", help="open this workspace")
     gui.add_argument("--experiment", metavar="NAME_OR_ID", help="open this experiment")
@@ -42,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging()
     try:
+        if args.self_test:
+            from traceviewer import selftest
+
+            return selftest.run()
         if args.command is None:
             from traceviewer.ui.app import run_gui
 
