@@ -1,0 +1,288 @@
+"""Decoding trace JSON into the model, and writing it back.
+
+Two span formats reach us: the REST `traces/get` response, whose attributes are a list of typed
+OTLP AnyValues, and MLflow's `Trace.to_json()` / `traces.json` artifact format, whose attributes
+are a dict of JSON-encoded strings. Attribute values are decoded lazily, on first access, so
+opening a 100k-span trace does not pay for megabytes of inputs nobody looks at. Every failure
+to read the input becomes `CorruptTrace`."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from traceviewer.core.errors import CorruptTrace, UsageError
+from traceviewer.core.model import SPAN_TYPE_KEY, Span, SpanEvent, Trace, TraceInfo
+
+_STATUS = {"STATUS_CODE_OK": "OK", "STATUS_CODE_ERROR": "ERROR", "STATUS_CODE_UNSET": "UNSET",
+           "OK": "OK", "ERROR": "ERROR", "UNSET": "UNSET"}
+_REQUEST_ID_KEY = "mlflow.traceRequestId"
+
+
+def decode_any_value(value: Any) -> Any:
+    """The Python value of an OTLP JSON AnyValue (recursively); `{}` is None."""
+    if not isinstance(value, dict):
+        return value
+    if "string_value" in value:
+        return value["string_value"]
+    if "int_value" in value:
+        return int(value["int_value"])  # int64 may arrive as a JSON string
+    if "double_value" in value:
+        return float(value["double_value"])
+    if "bool_value" in value:
+        return value["bool_value"]
+    if "kvlist_value" in value:
+        return {kv["key"]: decode_any_value(kv.get("value"))
+                for kv in (value["kvlist_value"] or {}).get("values", ())}
+    if "array_value" in value:
+        return [decode_any_value(v) for v in (value["array_value"] or {}).get("values", ())]
+    if "bytes_value" in value:
+        return base64.b64decode(value["bytes_value"])
+    return value or None
+
+
+def _decode_json_string(value: Any) -> Any:
+    """An artifact-format attribute: JSON text, or (from plain OTel spans) a bare value."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+class LazyAttributes(Mapping[str, Any]):
+    """A read-only attribute map that decodes each raw value on first access."""
+
+    __slots__ = ("_cache", "_decode", "_raw")
+
+    def __init__(self, raw: dict[str, Any], decode: Callable[[Any], Any]):
+        self._raw = raw
+        self._decode = decode
+        self._cache: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return self._cache[key]
+        except KeyError:
+            pass
+        raw = self._raw[key]
+        try:
+            value = self._decode(raw)
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError,
+                binascii.Error) as exc:
+            raise CorruptTrace(f"Span attribute {key!r} cannot be decoded: {exc}") from exc
+        self._cache[key] = value
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._raw
+
+    def __repr__(self) -> str:
+        return f"LazyAttributes({list(self._raw)})"
+
+    def json_text(self, key: str) -> str:
+        """The attribute as JSON text (the raw text for the artifact format: no re-encoding)."""
+        if self._decode is _decode_json_string and isinstance(self._raw[key], str):
+            return self._raw[key]
+        return json.dumps(self[key], default=_json_default)
+
+
+def _hex_id(value: Any, cache: dict[str, str | None]) -> str | None:
+    """Hex of a base64 span id (REST, artifact); hex ids (older SDKs) pass through."""
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        return cache[value]
+    except KeyError:
+        pass
+    # 8- and 16-byte ids are 12 and 24 base64 characters; hex ids are 16 and 32.
+    if len(value) in (12, 24):
+        try:
+            result = base64.b64decode(value, validate=True).hex()
+        except binascii.Error:
+            result = value
+    else:
+        result = value.lower()
+    cache[value] = result
+    return result
+
+
+def _ns(value: Any) -> int | None:
+    """Epoch ns as an int (never through a float: ns exceed 2^53)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def _attributes(raw: Any) -> LazyAttributes:
+    if isinstance(raw, list):  # REST: [{key, value: AnyValue}]
+        return LazyAttributes({kv["key"]: kv.get("value") for kv in raw}, decode_any_value)
+    if isinstance(raw, dict):  # to_json / artifact: {key: JSON text}
+        return LazyAttributes(raw, _decode_json_string)
+    if raw is None:
+        return LazyAttributes({}, decode_any_value)
+    raise CorruptTrace(f"span attributes should be a list or an object, not {type(raw).__name__}")
+
+
+def _event(raw: dict[str, Any]) -> SpanEvent:
+    attrs = raw.get("attributes")
+    decoded = ({kv["key"]: decode_any_value(kv.get("value")) for kv in attrs}
+               if isinstance(attrs, list) else dict(attrs or {}))
+    return SpanEvent(name=str(raw.get("name") or ""),
+                     time_ns=_ns(raw.get("time_unix_nano")) or 0, attributes=decoded)
+
+
+def _span(raw: dict[str, Any], ids: dict[str, str | None], fallback_start_ns: int) -> Span:
+    attributes = _attributes(raw.get("attributes"))
+    span_type = attributes.get(SPAN_TYPE_KEY) if SPAN_TYPE_KEY in attributes else None
+    status = raw.get("status") or {}
+    span_id = _hex_id(raw.get("span_id"), ids)
+    if span_id is None:
+        raise CorruptTrace("a span has no span_id")
+    start = _ns(raw.get("start_time_unix_nano"))
+    end = _ns(raw.get("end_time_unix_nano"))
+    events = raw.get("events")
+    return Span(
+        span_id=span_id,
+        parent_id=_hex_id(raw.get("parent_span_id"), ids),
+        name=str(raw.get("name") or ""),
+        span_type=span_type if isinstance(span_type, str) and span_type else "UNKNOWN",
+        start_ns=start if start is not None else (end or fallback_start_ns),
+        end_ns=end or None,  # OTLP writes 0 for "not ended"
+        status=_STATUS.get(status.get("code"), "UNSET"),
+        status_message=str(status.get("message") or ""),
+        attributes=attributes,
+        events=tuple(_event(e) for e in events) if events else (),
+    )
+
+
+def _split(doc: Any) -> tuple[dict[str, Any], list[Any]]:
+    """(trace info JSON, span list) of any supported document shape."""
+    if not isinstance(doc, dict):
+        raise CorruptTrace(f"Expected a JSON object, found {type(doc).__name__}.")
+    if isinstance(doc.get("trace"), dict):  # REST get: {"trace": {"trace_info", "spans"}}
+        doc = doc["trace"]
+    if "trace_info" in doc:  # REST get / batchGet element
+        info, spans = doc.get("trace_info"), doc.get("spans", [])
+    elif "info" in doc:  # Trace.to_json()
+        info, spans = doc.get("info"), (doc.get("data") or {}).get("spans", [])
+    elif "spans" in doc:  # the bare traces.json artifact: no info, take the id from a span
+        info, spans = _info_from_spans(doc["spans"]), doc["spans"]
+    else:
+        raise CorruptTrace(
+            "This JSON is not a trace: expected an MLflow `traces/get` response "
+            "({\"trace\": …}) or a `Trace.to_json()` document ({\"info\": …, \"data\": …}).")
+    if not isinstance(info, dict) or not isinstance(spans, list):
+        raise CorruptTrace("The trace JSON has no trace info or its spans are not a list.")
+    return info, spans
+
+
+def _info_from_spans(spans: Any) -> dict[str, Any]:
+    for raw in spans if isinstance(spans, list) else ():
+        attrs = raw.get("attributes") if isinstance(raw, dict) else None
+        if isinstance(attrs, dict) and _REQUEST_ID_KEY in attrs:
+            return {"trace_id": _decode_json_string(attrs[_REQUEST_ID_KEY]), "state": "OK"}
+    return {"state": "OK"}
+
+
+def parse_trace(payload: bytes | str | dict[str, Any]) -> Trace:
+    """A `Trace` from a REST `traces/get` response, a `Trace.to_json()` document or a
+    `traces.json` artifact; raises `CorruptTrace` saying what is wrong."""
+    if isinstance(payload, bytes | bytearray | memoryview | str):
+        try:
+            doc = json.loads(payload)
+        except UnicodeDecodeError as exc:
+            raise CorruptTrace(f"The trace data is not UTF-8 text: {exc}") from exc
+        except ValueError as exc:
+            raise CorruptTrace(
+                f"The trace data is not valid JSON (truncated or corrupt): {exc}") from exc
+        except RecursionError as exc:
+            raise CorruptTrace("The trace JSON is nested too deeply to read.") from exc
+    else:
+        doc = payload
+    info_json, raw_spans = _split(doc)
+    try:
+        info = TraceInfo.from_json(info_json)
+        fallback_start_ns = info.request_time_ms * 1_000_000
+        ids: dict[str, str | None] = {}
+        spans = [_span(raw, ids, fallback_start_ns) for raw in raw_spans]
+    except CorruptTrace:
+        raise
+    except (KeyError, TypeError, AttributeError, ValueError, binascii.Error) as exc:
+        raise CorruptTrace(f"The trace JSON has an unexpected shape: {exc!r}") from exc
+    return Trace.build(info, spans)
+
+
+def load_trace_file(path: str | Path) -> Trace:
+    """Read a trace saved as JSON (either format `parse_trace` accepts)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"Cannot read the trace file {path}: {exc.strerror or exc}") from exc
+    try:
+        return parse_trace(data)
+    except CorruptTrace as exc:
+        raise CorruptTrace(f"{path}: {exc}") from exc
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _b64_id(hex_id: str | None) -> str | None:
+    if not hex_id:
+        return None
+    try:
+        return base64.b64encode(bytes.fromhex(hex_id)).decode("ascii")
+    except ValueError:
+        return hex_id
+
+
+def _attribute_texts(span: Span) -> dict[str, str]:
+    attrs = span.attributes
+    if isinstance(attrs, LazyAttributes):
+        texts = {key: attrs.json_text(key) for key in attrs}
+    else:
+        texts = {key: json.dumps(value, default=_json_default) for key, value in attrs.items()}
+    if span.span_type != "UNKNOWN":
+        texts.setdefault(SPAN_TYPE_KEY, json.dumps(span.span_type))
+    return texts
+
+
+def dump_trace(trace: Trace) -> bytes:
+    """The trace as MLflow's `Trace.to_json()` writes it (readable by `parse_trace` and by
+    `mlflow.entities.Trace.from_json`)."""
+    trace_id = trace.info.trace_id
+    otel_trace_id = _b64_id(trace_id.removeprefix("tr-")) if trace_id.startswith("tr-") else None
+    spans = [{
+        "trace_id": otel_trace_id,
+        "span_id": _b64_id(s.span_id),
+        "parent_span_id": _b64_id(s.parent_id),
+        "name": s.name,
+        "start_time_unix_nano": s.start_ns,
+        "end_time_unix_nano": s.end_ns,
+        "events": [{"name": e.name, "time_unix_nano": e.time_ns, "attributes": dict(e.attributes)}
+                   for e in s.events],
+        "status": {"code": f"STATUS_CODE_{s.status}", "message": s.status_message},
+        "attributes": _attribute_texts(s),
+        "links": [],
+    } for s in trace.spans]
+    doc = {"info": trace.info.to_json(), "data": {"spans": spans}}
+    return json.dumps(doc, default=_json_default).encode("utf-8")
