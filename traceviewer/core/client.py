@@ -1,0 +1,446 @@
+"""The MLflow REST client: one pooled httpx.Client per workspace, typed errors, bounded retries.
+
+Safe to share between threads (httpx.Client is; nothing else here mutates). Every failure leaves
+as a `TraceViewerError` subclass whose message says what to do and holds no secret. Idempotent
+reads retry on connection errors and on 429/502/503/504 (honouring Retry-After), bounded in tries
+and in total time; writes are sent exactly once, because a lost answer does not mean the write
+did not happen (the review outbox decides about those)."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import ssl
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from traceviewer import __version__
+from traceviewer.core.auth import Auth
+from traceviewer.core.errors import (
+    AuthError,
+    BadFilter,
+    ConfigError,
+    ConnectionFailed,
+    NotFound,
+    ServerError,
+    Timeout,
+    TraceViewerError,
+    UsageError,
+)
+from traceviewer.core.model import Assessment, Experiment, Trace, TraceInfo
+from traceviewer.core.otlp import parse_trace
+from traceviewer.core.redact import redact
+
+log = logging.getLogger(__name__)
+
+_RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# The open-source server answers /traces/get with this 500 when the spans live in the
+# `traces.json` artifact (older traces, or spansLocation ARTIFACT_REPO).
+_SPANS_IN_ARTIFACT = "not stored in tracking store"
+_LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how long an idempotent read is retried."""
+
+    attempts: int = 5
+    total_s: float = 60.0
+    base_delay_s: float = 0.5
+    max_delay_s: float = 10.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds to wait before try `attempt + 1`: the server's Retry-After, else exponential
+        backoff with jitter (so many clients do not retry in lockstep)."""
+        if retry_after is not None:
+            return retry_after
+        backoff = min(self.max_delay_s, self.base_delay_s * 2 ** attempt)
+        return backoff * (0.5 + random.random() / 2)
+
+
+class RestClient:
+    """Talks to one MLflow tracking server; see the module docstring for the guarantees."""
+
+    def __init__(self, host: str, auth: Auth | None = None, verify: bool | str = True,
+                 timeout: float = 30.0, retry: RetryPolicy | None = None):
+        self.host = _normalize_host(host)
+        self.auth = auth or Auth()
+        self.timeout = timeout
+        self._retry = retry or RetryPolicy()
+        url = httpx.URL(self.host)
+        if self.auth.kind != "none" and url.scheme == "http" and url.host not in _LOOPBACK:
+            log.warning("Credentials for %s are sent over plain http: use https", self.host)
+        self._http = httpx.Client(
+            base_url=self.host,
+            headers={"User-Agent": f"traceviewer/{__version__}", **self.auth.headers()},
+            verify=_ssl_verify(verify, self.host),
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            limits=httpx.Limits(max_connections=16, max_keepalive_connections=8),
+            follow_redirects=False,
+        )
+
+    def __repr__(self) -> str:
+        return f"RestClient({self.host!r}, auth={self.auth.kind!r})"
+
+    def __enter__(self) -> RestClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._http.close()
+
+    # -- server -----------------------------------------------------------------------------
+
+    def health(self) -> None:
+        """Raise unless the server answers its health check (public even with basic auth)."""
+        self._call("GET", "/health", "checking the server's health")
+
+    def version(self) -> str:
+        """The server's MLflow version; needs valid credentials on servers with auth."""
+        return self._call("GET", "/version", "reading the server version").text.strip()
+
+    # -- experiments ------------------------------------------------------------------------
+
+    def search_experiments(self, filter: str | None = None, max_results: int = 100,
+                           page_token: str | None = None) -> tuple[list[Experiment], str | None]:
+        """One page of active experiments matching an MLflow experiment filter string."""
+        # The server rejects a missing max_results (it reads it as 0).
+        body: dict[str, Any] = {"max_results": max_results}
+        if filter:
+            body["filter"] = filter
+        if page_token:
+            body["page_token"] = page_token
+        data = self._json("POST", "/api/2.0/mlflow/experiments/search", "searching experiments",
+                          body=body, read=True, search=True)
+        experiments = [Experiment.from_json(e) for e in data.get("experiments", [])]
+        return experiments, data.get("next_page_token") or None
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        """The experiment with this id (NotFound if there is none)."""
+        data = self._json("GET", "/api/2.0/mlflow/experiments/get",
+                          f"reading experiment {experiment_id}",
+                          params={"experiment_id": experiment_id})
+        return Experiment.from_json(data["experiment"])
+
+    def get_experiment_by_name(self, name: str) -> Experiment:
+        """The experiment with this exact name (NotFound if there is none)."""
+        data = self._json("GET", "/api/2.0/mlflow/experiments/get-by-name",
+                          f"reading experiment {name!r}", params={"experiment_name": name})
+        return Experiment.from_json(data["experiment"])
+
+    def resolve_experiment(self, name_or_id: str) -> Experiment:
+        """The experiment with this id or, failing that, this name."""
+        if name_or_id.isdigit():
+            try:
+                return self.get_experiment(name_or_id)
+            except NotFound:
+                pass  # a name made of digits
+        try:
+            return self.get_experiment_by_name(name_or_id)
+        except NotFound:
+            raise NotFound(f"{self.host} has no experiment named or numbered {name_or_id!r}: "
+                           "check the name (names are case-sensitive) or use its id.") from None
+
+    # -- traces -----------------------------------------------------------------------------
+
+    def search_traces(self, experiment_ids: Sequence[str], filter: str | None = None,
+                      order_by: str | Sequence[str] | None = None, max_results: int = 100,
+                      page_token: str | None = None) -> tuple[list[TraceInfo], str | None]:
+        """One page of trace infos. An unknown experiment gives an empty page, as the server
+        does (it answers `{}`)."""
+        body: dict[str, Any] = {
+            "locations": [{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": e}}
+                          for e in experiment_ids],
+            "max_results": max_results,
+        }
+        if filter:
+            body["filter"] = filter
+        if order_by:
+            body["order_by"] = [order_by] if isinstance(order_by, str) else list(order_by)
+        if page_token:
+            body["page_token"] = page_token
+        data = self._json("POST", "/api/3.0/mlflow/traces/search", "searching traces",
+                          body=body, read=True, search=True)
+        infos = [TraceInfo.from_json(t) for t in data.get("traces", [])]
+        return infos, data.get("next_page_token") or None
+
+    def get_trace_raw(self, trace_id: str) -> bytes:
+        """The trace as JSON bytes for `otlp.parse_trace`: the REST get response, or, when the
+        spans are stored as an artifact, a `Trace.to_json()`-format document."""
+        what = f"fetching trace {trace_id}"
+        # allow_partial: an in-progress trace comes back with the spans exported so far instead
+        # of a 404 after the server's own ~3 s of waiting.
+        resp = self._send("GET", "/api/3.0/mlflow/traces/get", what,
+                          params={"trace_id": trace_id, "allow_partial": "true"})
+        if resp.status_code == 500 and _SPANS_IN_ARTIFACT in resp.text:
+            return self._trace_from_artifact(trace_id)
+        return self._check(resp, what).content
+
+    def get_trace(self, trace_id: str) -> Trace:
+        """The trace with all its spans (CorruptTrace if the server's JSON cannot be read)."""
+        return parse_trace(self.get_trace_raw(trace_id))
+
+    def get_trace_info(self, trace_id: str) -> TraceInfo:
+        """The trace's info without spans."""
+        return TraceInfo.from_json(self._trace_info_json(trace_id))
+
+    def batch_get_trace_infos(self, trace_ids: Sequence[str]) -> list[TraceInfo]:
+        """Trace infos for these ids; unknown ids are left out."""
+        if not trace_ids:
+            return []
+        data = self._json("POST", "/api/3.0/mlflow/traces/batchGetInfos",
+                          f"reading {len(trace_ids)} trace infos",
+                          body={"trace_ids": list(trace_ids)}, read=True)
+        return [TraceInfo.from_json(t) for t in data.get("trace_infos", [])]
+
+    def _trace_info_json(self, trace_id: str) -> dict:
+        data = self._json("GET", f"/api/3.0/mlflow/traces/{_seg(trace_id)}",
+                          f"reading trace {trace_id}")
+        return data["trace"]["trace_info"]
+
+    def _trace_from_artifact(self, trace_id: str) -> bytes:
+        info = self._trace_info_json(trace_id)
+        spans = self._call("GET", "/ajax-api/2.0/mlflow/get-trace-artifact",
+                           f"fetching the spans of trace {trace_id}",
+                           params={"request_id": trace_id}).content
+        # Splice rather than parse + re-dump: the artifact can be large and parse_trace reads it
+        # once anyway (and reports a cut-off artifact as CorruptTrace).
+        return b'{"info": ' + json.dumps(info).encode() + b', "data": ' + spans + b"}"
+
+    # -- assessments and tags (writes: sent once, never retried) ------------------------------
+
+    def create_assessment(self, trace_id: str, body: dict) -> Assessment:
+        """Create an assessment; `body` is the assessment object of the REST call (name, source,
+        feedback or expectation, rationale, metadata, overrides)."""
+        data = self._json("POST", f"/api/3.0/mlflow/traces/{_seg(trace_id)}/assessments",
+                          f"saving an assessment on trace {trace_id}",
+                          body={"assessment": {**body, "trace_id": trace_id}})
+        return Assessment.from_json(data["assessment"])
+
+    def get_assessment(self, trace_id: str, assessment_id: str) -> Assessment:
+        """One assessment of a trace."""
+        data = self._json("GET", _assessment_path(trace_id, assessment_id),
+                          f"reading assessment {assessment_id}")
+        return Assessment.from_json(data["assessment"])
+
+    def update_assessment(self, trace_id: str, assessment_id: str, fields: dict) -> Assessment:
+        """Change the given fields (assessment_name, feedback, expectation, rationale,
+        metadata) of an assessment; the update mask is made from the keys."""
+        body = {"assessment": {"assessment_id": assessment_id, "trace_id": trace_id, **fields},
+                "update_mask": ",".join(fields)}
+        data = self._json("PATCH", _assessment_path(trace_id, assessment_id),
+                          f"updating assessment {assessment_id}", body=body)
+        return Assessment.from_json(data["assessment"])
+
+    def delete_assessment(self, trace_id: str, assessment_id: str) -> None:
+        """Delete an assessment (no error if it is already gone, as the server does)."""
+        self._call("DELETE", _assessment_path(trace_id, assessment_id),
+                   f"deleting assessment {assessment_id}")
+
+    def set_trace_tag(self, trace_id: str, key: str, value: str) -> None:
+        """Set (or overwrite) a tag on a trace."""
+        self._call("PATCH", f"/api/3.0/mlflow/traces/{_seg(trace_id)}/tags",
+                   f"tagging trace {trace_id}", body={"key": key, "value": value})
+
+    def delete_trace_tag(self, trace_id: str, key: str) -> None:
+        """Remove a tag from a trace (NotFound if the trace has no such tag)."""
+        # The server reads the key from a JSON body, even on DELETE.
+        self._call("DELETE", f"/api/3.0/mlflow/traces/{_seg(trace_id)}/tags",
+                   f"removing tag {key!r} from trace {trace_id}", body={"key": key})
+
+    # -- HTTP layer -------------------------------------------------------------------------
+
+    def _json(self, method: str, path: str, what: str, *, params: dict | None = None,
+              body: dict | None = None, read: bool | None = None, search: bool = False) -> dict:
+        resp = self._call(method, path, what, params=params, body=body, read=read, search=search)
+        try:
+            data = resp.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise ServerError(f"{self.host} sent an unreadable answer while {what} (not a JSON "
+                              "object; the response may have been cut off): try again.",
+                              resp.status_code)
+        return data
+
+    def _call(self, method: str, path: str, what: str, *, params: dict | None = None,
+              body: dict | None = None, read: bool | None = None,
+              search: bool = False) -> httpx.Response:
+        resp = self._send(method, path, what, params=params, body=body, read=read)
+        return self._check(resp, what, search=search)
+
+    def _send(self, method: str, path: str, what: str, *, params: dict | None = None,
+              body: dict | None = None, read: bool | None = None) -> httpx.Response:
+        """Send a request, retrying reads (GET, or POST searches marked read=True) on transient
+        failures. Returns the final response, whatever its status."""
+        if read is None:
+            read = method == "GET"
+        attempts = self._retry.attempts if read else 1
+        deadline = time.monotonic() + self._retry.total_s
+        for attempt in range(attempts):
+            retry_after: float | None = None
+            try:
+                resp = self._http.request(method, path, params=params, json=body)
+            except httpx.TransportError as exc:
+                error, retryable = self._transport_error(exc, what, read)
+            else:
+                if resp.status_code not in _RETRY_STATUSES:
+                    return resp
+                retry_after = _retry_after(resp)
+                error, retryable = self._busy_error(resp, what, attempt + 1), True
+            wait = self._retry.delay(attempt, retry_after)
+            if not retryable or attempt + 1 >= attempts or time.monotonic() + wait > deadline:
+                raise error
+            log.info("Retrying %s %s in %.1f s (try %d of %d): %s", method, path, wait,
+                     attempt + 2, attempts, error)
+            time.sleep(wait)
+        raise AssertionError("unreachable: the last attempt raises or returns")
+
+    def _transport_error(self, exc: httpx.TransportError, what: str,
+                         read: bool) -> tuple[TraceViewerError, bool]:
+        """The typed error for a failed exchange, and whether a read may retry it."""
+        if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+            return Timeout(f"Could not connect to {self.host} within {self.timeout:g} s while "
+                           f"{what}: check the host and your network."), True
+        if isinstance(exc, httpx.TimeoutException):
+            # The server took the request but did not answer: retrying would multiply the wait.
+            return Timeout(f"{self.host} did not answer within {self.timeout:g} s while {what}: "
+                           "the server may be overloaded; try again later."), False
+        if _is_tls_failure(exc):
+            return ConnectionFailed(
+                f"The TLS connection to {self.host} failed while {what} ({_tls_reason(exc)}): "
+                "if the server uses a private certificate authority, set its CA bundle in the "
+                "workspace settings."), False
+        if isinstance(exc, httpx.ConnectError):
+            return ConnectionFailed(f"Could not connect to {self.host} while {what} "
+                                    f"({redact(str(exc)) or type(exc).__name__}): check the host "
+                                    "URL and that the server is running."), True
+        lost = "The connection" if read else "The connection (the change may or may not be saved)"
+        return ConnectionFailed(f"{lost} to {self.host} was lost while {what} "
+                                f"({type(exc).__name__}): try again."), True
+
+    def _busy_error(self, resp: httpx.Response, what: str, tries: int) -> ServerError:
+        return ServerError(f"{self.host} is busy or unavailable (HTTP {resp.status_code}) while "
+                           f"{what}, after {tries} tr{'y' if tries == 1 else 'ies'}: try again "
+                           "later.", resp.status_code)
+
+    def _check(self, resp: httpx.Response, what: str, *, search: bool = False) -> httpx.Response:
+        """Return a successful response; raise the typed error for any other."""
+        status = resp.status_code
+        if status < 400:
+            return resp
+        code, message = _error_fields(resp)
+        if status == 401:
+            if self.auth.kind == "none":
+                raise AuthError(f"{self.host} requires authentication (HTTP 401): add a token or "
+                                "a username and password to the workspace settings.")
+            raise AuthError(f"{self.auth.describe(self.host)} was rejected (HTTP 401): check it "
+                            "in the workspace settings, or create a new one.")
+        if status == 403:
+            raise AuthError(f"{self.auth.describe(self.host)} lacks permission for {what} "
+                            "(HTTP 403): ask the server's administrator for access.")
+        if code is None and status in (404, 405):
+            raise ServerError(f"{self.host} does not offer the call for {what} (HTTP {status}): "
+                              "check that the host URL points at an MLflow 3 tracking server.",
+                              status)
+        if status == 404:
+            raise NotFound(f"Not found while {what}: {message}")
+        if search and status == 400 and code == "INVALID_PARAMETER_VALUE":
+            raise BadFilter(message)
+        detail = f"HTTP {status}" + (f" {code}" if code else "")
+        raise ServerError(f"{self.host} failed while {what} ({detail}): {message}", status)
+
+
+def _normalize_host(host: str) -> str:
+    host = host.strip().rstrip("/")
+    try:
+        url = httpx.URL(host)
+    except httpx.InvalidURL:
+        url = None
+    if url is None or url.scheme not in ("http", "https") or not url.host:
+        raise UsageError(f"{host!r} is not a server URL: write it as https://host[:port] "
+                         "(or http:// for a local server).")
+    if url.userinfo:
+        raise UsageError("Put credentials in the workspace settings or the environment, not in "
+                         "the server URL.")
+    return host
+
+
+def _ssl_verify(verify: bool | str, host: str) -> bool | ssl.SSLContext:
+    if verify is False:
+        log.warning("TLS certificate verification is OFF for %s (explicitly requested)", host)
+        return False
+    if verify is True:
+        return True
+    if not Path(verify).is_file():
+        raise ConfigError(f"The CA bundle {verify} does not exist: fix the path in the workspace "
+                          "settings.")
+    try:
+        return ssl.create_default_context(cafile=verify)
+    except ssl.SSLError as exc:
+        raise ConfigError(f"The CA bundle {verify} cannot be read ({exc.reason}): it must "
+                          "hold PEM certificates.") from None
+
+
+def _is_tls_failure(exc: BaseException) -> bool:
+    return _tls_reason(exc) is not None
+
+
+def _tls_reason(exc: BaseException) -> str | None:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return getattr(seen, "verify_message", None) or seen.reason or "TLS error"
+        seen = seen.__cause__ or seen.__context__
+    text = str(exc)
+    return "certificate verify failed" if "CERTIFICATE_VERIFY_FAILED" in text else None
+
+
+def _retry_after(resp: httpx.Response) -> float | None:
+    """Retry-After as seconds (it may be a number or an HTTP date); None if absent or bad."""
+    value = resp.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _error_fields(resp: httpx.Response) -> tuple[str | None, str]:
+    """(error_code, message) of an MLflow JSON error; (None, a short note) for anything else,
+    such as the HTML pages of unknown routes."""
+    try:
+        data = resp.json()
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and ("error_code" in data or "message" in data):
+        return data.get("error_code"), redact(str(data.get("message", "")))
+    if resp.headers.get("content-type", "").startswith("text/plain") and resp.text.strip():
+        return None, redact(resp.text.strip()[:300])
+    return None, "the server gave no details"
+
+
+def _seg(value: str) -> str:
+    """A path segment, quoted: ids come from user input and untrusted trace data."""
+    return quote(value, safe="")
+
+
+def _assessment_path(trace_id: str, assessment_id: str) -> str:
+    return f"/api/3.0/mlflow/traces/{_seg(trace_id)}/assessments/{_seg(assessment_id)}"
