@@ -249,9 +249,16 @@ class RestClient:
                    f"deleting assessment {assessment_id}")
 
     def set_trace_tag(self, trace_id: str, key: str, value: str) -> None:
-        """Set (or overwrite) a tag on a trace."""
-        self._call("PATCH", f"/api/3.0/mlflow/traces/{_seg(trace_id)}/tags",
-                   f"tagging trace {trace_id}", body={"key": key, "value": value})
+        """Set (or overwrite) a tag on a trace (NotFound if there is no such trace)."""
+        try:
+            self._call("PATCH", f"/api/3.0/mlflow/traces/{_seg(trace_id)}/tags",
+                       f"tagging trace {trace_id}", body={"key": key, "value": value})
+        except ServerError as exc:
+            # An unknown trace gives a 400 with the database's foreign-key message, whose wording
+            # depends on the backend: ask whether the trace exists instead of parsing it.
+            if exc.status == 400:
+                self.get_trace_info(trace_id)
+            raise
 
     def delete_trace_tag(self, trace_id: str, key: str) -> None:
         """Remove a tag from a trace (NotFound if the trace has no such tag)."""
@@ -298,7 +305,7 @@ class RestClient:
                 if resp.status_code not in _RETRY_STATUSES:
                     return resp
                 retry_after = _retry_after(resp)
-                error, retryable = self._busy_error(resp, what, attempt + 1), True
+                error, retryable = self._busy_error(resp, what, attempt + 1, retry_after), True
             wait = self._retry.delay(attempt, retry_after)
             if not retryable or attempt + 1 >= attempts or time.monotonic() + wait > deadline:
                 raise error
@@ -326,14 +333,17 @@ class RestClient:
             return ConnectionFailed(f"Could not connect to {self.host} while {what} "
                                     f"({redact(str(exc)) or type(exc).__name__}): check the host "
                                     "URL and that the server is running."), True
-        lost = "The connection" if read else "The connection (the change may or may not be saved)"
-        return ConnectionFailed(f"{lost} to {self.host} was lost while {what} "
-                                f"({type(exc).__name__}): try again."), True
+        advice = ("try again." if read else
+                  "the change may or may not have been saved; check before trying again.")
+        return ConnectionFailed(f"The connection to {self.host} was lost while {what} "
+                                f"({type(exc).__name__}): {advice}"), True
 
-    def _busy_error(self, resp: httpx.Response, what: str, tries: int) -> ServerError:
+    def _busy_error(self, resp: httpx.Response, what: str, tries: int,
+                    retry_after: float | None) -> ServerError:
+        when = "later" if retry_after is None else f"in {retry_after:.0f} s, as the server asks"
         return ServerError(f"{self.host} is busy or unavailable (HTTP {resp.status_code}) while "
                            f"{what}, after {tries} tr{'y' if tries == 1 else 'ies'}: try again "
-                           "later.", resp.status_code)
+                           f"{when}.", resp.status_code)
 
     def _check(self, resp: httpx.Response, what: str, *, search: bool = False) -> httpx.Response:
         """Return a successful response; raise the typed error for any other."""
@@ -359,7 +369,9 @@ class RestClient:
         if search and status == 400 and code == "INVALID_PARAMETER_VALUE":
             raise BadFilter(message)
         detail = f"HTTP {status}" + (f" {code}" if code else "")
-        raise ServerError(f"{self.host} failed while {what} ({detail}): {message}", status)
+        # First line only: some errors carry SQL statements and tracebacks after it.
+        summary = message.strip().splitlines()[0][:300] if message.strip() else message
+        raise ServerError(f"{self.host} failed while {what} ({detail}): {summary}", status)
 
 
 def _normalize_host(host: str) -> str:
