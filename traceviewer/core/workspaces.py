@@ -306,9 +306,9 @@ class WorkspaceMemory:
         try:
             data = _read_json(self.path)
         except ConfigError:
-            return {}
+            data = None
         if not isinstance(data, dict):
-            return {}
+            data = {}
         if not isinstance(data.get("workspaces"), dict):
             data["workspaces"] = {}
         return data
