@@ -66,11 +66,14 @@ def from_environment(env: Mapping[str, str] | None = None, name: str | None = No
         # DATABRICKS_HOST/TOKEN (or the DEFAULT profile), as the SDK does.
         profile = uri.partition("://")[2].split(":")[0]
         if profile or not env.get("DATABRICKS_HOST"):
-            found = from_databrickscfg(env=env, profile=profile or _DEFAULT_PROFILE)[0]
+            profile = profile or _DEFAULT_PROFILE
+            why = f"MLFLOW_TRACKING_URI is '{uri}', so the profile '{profile}' is needed, but"
+            try:
+                found, skipped = from_databrickscfg(env=env, profile=profile)
+            except ConfigError as exc:
+                raise ConfigError(f"{why} {exc}") from None
             if not found:
-                raise ConfigError(f"MLFLOW_TRACKING_URI is '{uri}', but DATABRICKS_HOST is not "
-                                  "set and ~/.databrickscfg has no usable profile "
-                                  f"'{profile or _DEFAULT_PROFILE}'.")
+                raise ConfigError(f"{why} it {skipped[0].reason}.")
             imported = found[0]
             ws = Workspace(**{**imported.workspace.to_json(),
                               "name": name or imported.workspace.name,
