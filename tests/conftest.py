@@ -69,6 +69,16 @@ def sdk(mlflow_server):
     return MlflowClient(tracking_uri=mlflow_server.url)
 
 
+@pytest.fixture
+def fault_proxy(mlflow_server):
+    """A tests/faultproxy.py FaultProxy in front of the real server: point a client at
+    `fault_proxy.url`, then `fault_proxy.inject(...)` faults."""
+    from tests.faultproxy import FaultProxy
+
+    with FaultProxy(mlflow_server.url) as proxy:
+        yield proxy
+
+
 def experiment_id(sdk, name: str) -> str:
     return sdk.get_experiment_by_name(name).experiment_id
 

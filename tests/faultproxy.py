@@ -16,6 +16,7 @@ Fault kinds (each for the next `times` requests whose path contains `match`):
                   matches it (valid HTTP, cut-off JSON); keep_length=True announces the full
                   length and then closes mid-body (an HTTP-level truncation)
 `down()` refuses connections (closes the listening socket); `up()` listens on the same port again.
+With `tls=` (a server-side ssl.SSLContext) it terminates TLS, for certificate tests.
 Loopback only; bounded in connections, request size and socket time."""
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -70,11 +72,12 @@ class _Request:
 class FaultProxy:
     """The proxy; start it (or use `with`), point a client at `url`, inject faults."""
 
-    def __init__(self, upstream: str):
+    def __init__(self, upstream: str, tls: ssl.SSLContext | None = None):
         parts = urlsplit(upstream)
         if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("FaultProxy forwards to loopback servers only")
         self._upstream = (parts.hostname, parts.port or 80)
+        self._tls = tls
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
         self.seen: list[Seen] = []
@@ -89,7 +92,7 @@ class FaultProxy:
 
     def start(self) -> FaultProxy:
         self._listen()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if self._tls else 'http'}://127.0.0.1:{self.port}"
         return self
 
     def stop(self) -> None:
@@ -177,24 +180,28 @@ class FaultProxy:
                 _close(conn)
                 continue
             conn.settimeout(_SOCKET_TIMEOUT)
-            with self._lock:
-                self._clients.add(conn)
             threading.Thread(target=self._serve, args=(conn,), name="faultproxy-conn",
                              daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
-        reader = conn.makefile("rb")
+        sock, reader = conn, None
         try:
+            if self._tls is not None:
+                sock = self._tls.wrap_socket(conn, server_side=True)
+            with self._lock:
+                self._clients.add(sock)
+            reader = sock.makefile("rb")
             while (request := _read_request(reader)) is not None:
-                if not self._handle(conn, request) or request.close:
+                if not self._handle(sock, request) or request.close:
                     break
         except (OSError, ValueError):
-            pass  # the client went away or sent garbage: just end this connection
+            pass  # the client went away, failed the TLS handshake or sent garbage: hang up
         finally:
-            reader.close()
-            _close(conn)
+            if reader is not None:
+                reader.close()
+            _close(sock)
             with self._lock:
-                self._clients.discard(conn)
+                self._clients.discard(sock)
             self._slots.release()
 
     def _handle(self, conn: socket.socket, req: _Request) -> bool:
