@@ -130,7 +130,7 @@ def test_damaged_config_is_a_clear_error():
 def test_no_secure_backend_raises_keyring_unavailable(keyring_backend):
     for backend in (keyring.backends.fail.Keyring(), keyring.backends.null.Keyring()):
         keyring_backend(backend)
-        with pytest.raises(KeyringUnavailable, match=r"No secure OS keyring.*this session only"):
+        with pytest.raises(KeyringUnavailable, match=r"No secure OS keyring.*Start or unlock"):
             keychain.set_secret(unique(), "tok-never-stored-1234")
 
 

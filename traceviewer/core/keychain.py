@@ -31,7 +31,7 @@ SECURE_BACKENDS = frozenset({
 })
 
 _HOW_TO_FIX = ("Start or unlock your desktop keyring (GNOME Keyring, KWallet, macOS Keychain or "
-               "Windows Credential Manager), or keep the secret for this session only.")
+               "Windows Credential Manager).")
 
 _lock = threading.Lock()
 _session: dict[str, str] = {}
