@@ -17,10 +17,12 @@ AND-only strings whose union is the filter."""
 
 from __future__ import annotations
 
+import ast
 import itertools
 import math
 import re
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -99,7 +101,7 @@ FIELDS: tuple[FieldSpec, ...] = (
               help="epoch ms; presets like 1h, 24h, 7d mean that long ago; ISO dates"),
     FieldSpec("end_time_ms", "End time", ValueKind.TIME, _NUMERIC_OPS),
     FieldSpec("execution_time_ms", "Execution time (ms)", ValueKind.NUMBER, _NUMERIC_OPS),
-    FieldSpec("run_id", "Run ID", ValueKind.TEXT, ("=",)),
+    FieldSpec("run_id", "Run ID", ValueKind.TEXT, _TAG_OPS, help="metadata mlflow.sourceRun"),
     FieldSpec("tags", "Tag", ValueKind.TEXT, _TAG_OPS, keyed=True),
     FieldSpec("metadata", "Metadata", ValueKind.TEXT, _TAG_OPS, keyed=True),
     FieldSpec("feedback", "Feedback", ValueKind.ASSESSMENT, _ASSESSMENT_OPS, keyed=True,
@@ -182,6 +184,13 @@ def quote_value(value: str) -> str:
     return f'"{value}"' if "'" in value else f"'{value}'"
 
 
+def _list_literal(value: str) -> str:
+    """An IN-list item: the server decodes lists as Python literals, so escapes are needed."""
+    if value.endswith("\\"):
+        raise BadFilter(f"The value {value!r} ends with a backslash. " + _FRAGMENT_HINT)
+    return repr(value)
+
+
 def field_key(field: str) -> str:
     """The server's identifier for a canonical field: `tags.a.b` -> tags.`a.b`."""
     spec, key = split_field(field)
@@ -231,7 +240,7 @@ def _render_value(clause: Clause, spec: FieldSpec, now_ms: int | None) -> str:
         items = (value,) if isinstance(value, str) else value
         if not isinstance(items, tuple | list) or not items:
             raise BadFilter(f"{clause.op} on {spec.label} needs a list of values.")
-        return " (" + ", ".join(quote_value(str(v)) for v in items) + ")"
+        return " (" + ", ".join(_list_literal(str(v)) for v in items) + ")"
     if kind is ValueKind.TIME:
         if value is None or isinstance(value, tuple):
             raise BadFilter(f"{spec.label} needs a time.")
@@ -253,7 +262,9 @@ def _number_text(value: int | float, spec: FieldSpec) -> str:
     """Plain decimal digits: the server's tokenizer reads no exponents, inf or nan."""
     if isinstance(value, float) and not math.isfinite(value):
         raise BadFilter(f"{spec.label} needs a finite number, not {value!r}.")
-    return f"{Decimal(repr(value)):f}"
+    text = f"{Decimal(repr(value)):f}"
+    # A float keeps its point so that it reads back as a float (1e16 -> 10000000000000000.0).
+    return text + ".0" if isinstance(value, float) and "." not in text else text
 
 
 def _number(text: str, spec: FieldSpec) -> int | float:
@@ -339,14 +350,19 @@ def client_request_id(value: str) -> Clause:
 # -- parsing ---------------------------------------------------------------------------------
 
 _TOKEN = re.compile(r"""
-    (?P<ws>\s+)
-  | (?P<num>-?\d+(?:\.\d+)?(?![\w.]))
+    (?P<num>-?\d+(?:\.\d+)?(?![\w.]))
   | (?P<word>[^\W\d]\w*)
   | (?P<bq>`[^`]*`)
   | (?P<str>'[^']*'|"[^"]*")
   | (?P<op>!=|>=|<=|==+|<>|=|<|>|!)
   | (?P<punct>[.(),])
 """, re.VERBOSE)
+# Inside IN (...) the server reads the list with Python's literal_eval: backslash escapes count.
+_LIST_TOKEN = re.compile(r"""
+    (?P<str>'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")
+  | (?P<punct>[(),])
+""", re.VERBOSE)
+_SPACE = re.compile(r"\s*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,25 +372,20 @@ class _Tok:
     pos: int
 
 
-def _tokenize(text: str) -> list[_Tok]:
-    tokens: list[_Tok] = []
-    pos = 0
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if m is None:
-            char = text[pos]
-            if char in "'\"`":
-                raise BadFilter(f"Unterminated {char} quote starting at character {pos + 1}.",
-                                pos)
-            raise BadFilter(f"Unexpected character {char!r} at character {pos + 1}.", pos)
-        kind = m.lastgroup or ""
-        if kind == "str":
-            _check_string(text, m.start(), m.end())
-        if kind != "ws":
-            tokens.append(_Tok(kind, m.group(), pos))
-        pos = m.end()
-    tokens.append(_Tok("end", "", len(text)))
-    return tokens
+def _lex(text: str, pos: int, pattern: re.Pattern[str]) -> _Tok:
+    """The token at `pos` (after any whitespace)."""
+    pos = _SPACE.match(text, pos).end()
+    if pos == len(text):
+        return _Tok("end", "", pos)
+    m = pattern.match(text, pos)
+    if m is None:
+        char = text[pos]
+        if char in "'\"`":
+            raise BadFilter(f"Unterminated {char} quote starting at character {pos + 1}.", pos)
+        raise BadFilter(f"Unexpected character {char!r} at character {pos + 1}.", pos)
+    if m.lastgroup == "str" and pattern is _TOKEN:
+        _check_string(text, m.start(), m.end())
+    return _Tok(m.lastgroup or "", m.group(), pos)
 
 
 def _check_string(text: str, start: int, end: int) -> None:
@@ -409,16 +420,21 @@ def _show(tok: _Tok) -> str:
 class _Parser:
     def __init__(self, text: str):
         self.text = text
-        self.tokens = _tokenize(text)
-        self.i = 0
+        self.pos = 0
+        self._peeked: _Tok | None = None
 
     @property
     def tok(self) -> _Tok:
-        return self.tokens[self.i]
+        """The next token (not consumed)."""
+        if self._peeked is None:
+            self._peeked = _lex(self.text, self.pos, _TOKEN)
+        return self._peeked
 
-    def take(self) -> _Tok:
-        tok = self.tokens[self.i]
-        self.i += 1
+    def take(self, pattern: re.Pattern[str] = _TOKEN) -> _Tok:
+        """Consume the next token, lexed with `pattern`."""
+        tok = self.tok if pattern is _TOKEN else _lex(self.text, self.pos, pattern)
+        self._peeked = None
+        self.pos = tok.pos + len(tok.text)
         return tok
 
     def word(self, tok: _Tok | None = None) -> str | None:
@@ -575,19 +591,31 @@ class _Parser:
         raise self.fail(f"Expected a quoted value, found {_show(tok)}", tok)
 
     def string_list(self) -> tuple[str, ...]:
-        if self.take().text != "(":
-            raise self.fail("IN needs a list in parentheses: ('a', 'b')", self.tokens[self.i - 1])
+        opening = self.take()
+        if opening.text != "(":
+            raise self.fail("IN needs a list in parentheses: ('a', 'b')", opening)
         items: list[str] = []
         while True:
-            tok = self.take()
+            tok = self.take(_LIST_TOKEN)
             if tok.kind != "str":
                 raise self.fail("Expected a quoted value in the list", tok)
-            items.append(tok.text[1:-1])
-            sep = self.take()
+            items.append(_list_item(tok))
+            sep = self.take(_LIST_TOKEN)
             if sep.text == ")":
                 return tuple(items)
             if sep.text != ",":
                 raise self.fail("Expected , or ) in the list", sep)
+
+
+def _list_item(tok: _Tok) -> str:
+    """A list item decoded as the server does (Python literal syntax)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "invalid escape sequence" stays literal
+            return ast.literal_eval(tok.text)
+    except (SyntaxError, ValueError):
+        raise BadFilter(f"Invalid escape in the string at character {tok.pos + 1}.",
+                        tok.pos) from None
 
 
 def parse(text: str) -> list[Clause]:
