@@ -79,6 +79,32 @@ def fault_proxy(mlflow_server):
         yield proxy
 
 
+BASIC_AUTH_ADMIN = ("admin", "tv-admin-Pw-8271")
+
+
+@pytest.fixture(scope="session")
+def basic_auth_server(tmp_path_factory):
+    """A real `mlflow server --app-name basic-auth` (empty store), admin BASIC_AUTH_ADMIN.
+
+    MLflow 3.17.2 ships no admin password (and refuses the old `password1234`), needs Flask-WTF
+    and a Flask secret key, and keeps its user database where its config file says."""
+    data = tmp_path_factory.mktemp("mlflow-basic-auth")
+    config = data / "basic_auth.ini"
+    config.write_text(
+        "[mlflow]\ndefault_permission = READ\n"
+        f"database_uri = sqlite:///{data / 'basic_auth.db'}\n"
+        f"admin_username = {BASIC_AUTH_ADMIN[0]}\nadmin_password = {BASIC_AUTH_ADMIN[1]}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MLFLOW_AUTH_CONFIG_PATH", str(config))
+        env.setenv("MLFLOW_FLASK_SERVER_SECRET_KEY", "tv-test-only")
+        server = MlflowServer(data / "server", extra_args=("--app-name", "basic-auth")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def experiment_id(sdk, name: str) -> str:
     return sdk.get_experiment_by_name(name).experiment_id
 
