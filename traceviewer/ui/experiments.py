@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 from traceviewer.core import filters
 from traceviewer.core.client import RestClient
 from traceviewer.core.fmt import timestamp_ms
+from traceviewer.core.paging import TokenCursor
 from traceviewer.ui.paged_model import Column, PagedModel
 
 COLUMNS = [
@@ -87,8 +88,8 @@ class ExperimentsPanel(QWidget):
         if client is None:
             self.model.reset(None)
         else:
-            self.model.reset(lambda page_token, _cancel: client.search_experiments(
-                filter=text_filter, max_results=100, page_token=page_token))
+            self.model.reset(TokenCursor(lambda page_token: client.search_experiments(
+                filter=text_filter, max_results=100, page_token=page_token)))
         self._update_empty_state()
 
     def select(self, name_or_id: str) -> bool:

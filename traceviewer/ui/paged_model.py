@@ -1,8 +1,9 @@
 """A table model over rows fetched page by page in the background.
 
 Rows live in a plain list; cells are computed on demand by the column getters. The view asks for
-more through `canFetchMore`/`fetchMore` as the user scrolls; each page is fetched with the one
-task runner, and `reset` cancels a fetch in flight so a table never mixes rows of two queries."""
+more through `canFetchMore`/`fetchMore` as the user scrolls; each page comes from a cursor
+(`core.paging`) advanced by the one task runner, and `reset` cancels a fetch in flight so a
+table never mixes rows of two queries."""
 
 from __future__ import annotations
 
@@ -12,12 +13,10 @@ from typing import Any, Generic, TypeVar
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 
-from traceviewer.core.cancel import CancelToken
+from traceviewer.core.paging import StreamCursor, TokenCursor
 from traceviewer.ui.tasks import TaskRunner
 
 Row = TypeVar("Row")
-# fetch_page(page_token, cancel_token) -> (rows, next_page_token)
-PageFetcher = Callable[[str | None, CancelToken], tuple[list[Any], str | None]]
 
 
 @dataclass(frozen=True)
@@ -40,9 +39,7 @@ class PagedModel(QAbstractTableModel):
         self.rows: list[Any] = []
         self._key = key
         self._seen: set[Hashable] = set()
-        self._fetch: PageFetcher | None = None
-        self._next: str | None = None
-        self._exhausted = True
+        self._cursor: TokenCursor | StreamCursor | None = None
         self._runner = TaskRunner(self)
         self._runner.busy_changed.connect(self.loading_changed)
 
@@ -53,38 +50,33 @@ class PagedModel(QAbstractTableModel):
     @property
     def complete(self) -> bool:
         """True once the last page has arrived."""
-        return self._exhausted
+        return self._cursor is None or self._cursor.done
 
-    def reset(self, fetch: PageFetcher | None) -> None:
-        """Drop all rows and start over with `fetch` (None: stay empty)."""
+    def reset(self, cursor: TokenCursor | StreamCursor | None) -> None:
+        """Drop all rows and start over with `cursor` (None: stay empty)."""
         self._runner.cancel()
         self.beginResetModel()
         self.rows = []
         self._seen = set()
-        self._fetch = fetch
-        self._next = None
-        self._exhausted = fetch is None
+        self._cursor = cursor
         self.endResetModel()
-        if fetch is not None:
+        if cursor is not None:
             self._load()
 
     def retry(self) -> None:
         """Fetch the page that failed again; rows already loaded stay."""
-        if not self._exhausted:
+        if not self.complete:
             self._load()
 
     def row_at(self, row: int) -> Any:
         return self.rows[row]
 
     def _load(self) -> None:
-        fetch, page_token = self._fetch, self._next
-        assert fetch is not None
-        self._runner.start(lambda cancel: fetch(page_token, cancel), self._append,
-                           self.failed.emit)
+        cursor = self._cursor
+        assert cursor is not None
+        self._runner.start(cursor.next_page, self._append, self.failed.emit)
 
-    def _append(self, page: tuple[list[Any], str | None]) -> None:
-        rows, self._next = page
-        self._exhausted = self._next is None
+    def _append(self, rows: list[Any]) -> None:
         if self._key is not None:
             # Offset page tokens shift when new rows arrive on the server: drop repeats.
             fresh = []
@@ -109,7 +101,7 @@ class PagedModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self.columns)
 
     def canFetchMore(self, parent=QModelIndex()) -> bool:  # noqa: B008
-        return not parent.isValid() and not self._exhausted and not self._runner.busy
+        return not parent.isValid() and not self.complete and not self._runner.busy
 
     def fetchMore(self, parent=QModelIndex()) -> None:  # noqa: B008
         if self.canFetchMore(parent):
