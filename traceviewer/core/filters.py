@@ -618,6 +618,15 @@ def _list_item(tok: _Tok) -> str:
                         tok.pos) from None
 
 
+def parse_field(text: str) -> str:
+    """The canonical field of an identifier as written in a filter or an order_by key."""
+    parser = _Parser(text)
+    field = parser.identifier()
+    if parser.tok.kind != "end":
+        raise parser.fail(f"Unexpected {_show(parser.tok)} after the field name")
+    return field
+
+
 def parse(text: str) -> list[Clause]:
     """Clauses of a filter string, accepting the server's aliases (tag./tags., metadata./
     request_metadata., attributes./trace./bare, backticked or double-quoted keys, lowercase
