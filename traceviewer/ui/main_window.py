@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
@@ -22,7 +23,7 @@ from PySide6.QtWidgets import (
 from traceviewer.core import paths
 from traceviewer.core.client import RestClient
 from traceviewer.core.model import Experiment
-from traceviewer.core.workspaces import Workspace, WorkspaceStore, open_client
+from traceviewer.core.workspaces import Workspace, WorkspaceMemory, WorkspaceStore, open_client
 from traceviewer.ui.banner import ErrorBanner
 from traceviewer.ui.experiments import ExperimentsPanel
 from traceviewer.ui.tasks import TaskRunner, activity
@@ -42,6 +43,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle("Trace Viewer")
         self.store = store or WorkspaceStore()
+        self.memory = WorkspaceMemory()
         self.client: RestClient | None = None
         self.workspace: Workspace | None = None
         self.experiment: Experiment | None = None
@@ -112,7 +114,7 @@ class MainWindow(QMainWindow):
         """Fill the workspace selector from the config and connect to `select` (or the last
         used, or the first)."""
         names = [ws.name for ws in self.store.list()]
-        last = settings().value("last_workspace", "")
+        last = self.memory.current
         target = select if select in names else (last if last in names else None)
         if target is None and names:
             target = names[0]
@@ -136,7 +138,7 @@ class MainWindow(QMainWindow):
         if workspace is None:
             self.connection_label.setText("No workspace")
             return
-        settings().setValue("last_workspace", workspace.name)
+        self.memory.set_current(workspace.name)
         self.connection_label.setText(f"Connecting to {workspace.host}…")
         self.banner.hide()
 
@@ -155,7 +157,8 @@ class MainWindow(QMainWindow):
         assert self.workspace is not None
         self.connection_label.setText(f"{self.workspace.host} · MLflow {version}")
         if self._pending_experiment is None:
-            self._pending_experiment = self.workspace.default_experiment
+            self._pending_experiment = (self.memory.get(self.workspace.name).last_experiment
+                                        or self.workspace.default_experiment)
         self._set_client(client)
 
     def _on_connect_failed(self, exc: Exception) -> None:
@@ -185,6 +188,9 @@ class MainWindow(QMainWindow):
     def _on_experiment_selected(self, experiment: Experiment) -> None:
         self.experiment = experiment
         self.setWindowTitle(f"{experiment.name} – Trace Viewer")
+        if self.workspace is not None:
+            state = self.memory.get(self.workspace.name)
+            self.memory.put(self.workspace.name, replace(state, last_experiment=experiment.name))
 
     def refresh(self) -> None:
         self.experiments.reload()
