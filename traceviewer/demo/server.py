@@ -74,6 +74,10 @@ class MlflowServer:
         raise TraceViewerError(f"mlflow server did not become healthy within {timeout:.0f} s; "
                                f"see {self.data_dir / 'server.log'}")
 
+    def wait(self) -> int | None:
+        """Block until the server process exits; its exit code (None if it never started)."""
+        return None if self._proc is None else self._proc.wait()
+
     def stop(self) -> None:
         proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:
