@@ -1,0 +1,106 @@
+"""The on-disk trace cache: round trip, per-server keys, least-recently-used eviction under the
+size cap, corrupt entries, and trace ids that must not pick a path."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from traceviewer.core import paths
+from traceviewer.core.cache import TraceCache
+
+HOST = "http://127.0.0.1:5000"
+
+
+def _raw(trace_id: str, pad: int = 0) -> bytes:
+    """A REST `traces/get` response with one root span (padded inputs make it bigger)."""
+    span = {"trace_id": "AAAAAAAAAAAAAAAAAAAAAA==", "span_id": "AAAAAAAAAAE=", "name": "root",
+            "start_time_unix_nano": 1_795_611_751_000_000_000,
+            "end_time_unix_nano": 1_795_611_752_000_000_000,
+            "attributes": [{"key": "mlflow.spanInputs",
+                            "value": {"string_value": "x" * pad}}],
+            "status": {"code": "STATUS_CODE_OK"}}
+    info = {"trace_id": trace_id, "request_time": "2026-11-25T13:02:27.771Z",
+            "execution_duration": "1s", "state": "OK",
+            "trace_location": {"type": "MLFLOW_EXPERIMENT",
+                               "mlflow_experiment": {"experiment_id": "1"}}}
+    return json.dumps({"trace": {"trace_info": info, "spans": [span]}}).encode()
+
+
+def _age(cache: TraceCache, trace_id: str, seconds_ago: float, host: str = HOST) -> None:
+    path = cache._path(host, trace_id)
+    then = time.time() - seconds_ago
+    os.utime(path, (then, then))
+
+
+def test_put_then_get_returns_the_trace_and_when_it_was_cached(tmp_path):
+    cache = TraceCache(tmp_path)
+    before = time.time()
+    cache.put(HOST, "tr-1", _raw("tr-1"))
+    hit = cache.get(HOST, "tr-1")
+    assert hit is not None
+    assert hit.trace.info.trace_id == "tr-1"
+    assert [s.name for s in hit.trace.spans] == ["root"]
+    assert before <= hit.cached_at <= time.time()
+
+
+def test_entries_are_per_server_and_ignore_a_trailing_slash(tmp_path):
+    cache = TraceCache(tmp_path)
+    cache.put(HOST + "/", "tr-1", _raw("tr-1"))
+    assert cache.get(HOST, "tr-1") is not None
+    assert cache.get("http://other:5000", "tr-1") is None
+
+
+def test_least_recently_read_entry_is_evicted_first(tmp_path):
+    one = len(_raw("tr-a", pad=1000)) + 200  # an entry plus its header line
+    cache = TraceCache(tmp_path, max_bytes=2 * one + 10)
+    cache.put(HOST, "tr-a", _raw("tr-a", pad=1000))
+    cache.put(HOST, "tr-b", _raw("tr-b", pad=1000))
+    _age(cache, "tr-a", 20)
+    _age(cache, "tr-b", 10)
+    assert cache.get(HOST, "tr-a") is not None  # reading a makes b the least recently used
+    cache.put(HOST, "tr-c", _raw("tr-c", pad=1000))
+    assert cache.get(HOST, "tr-b") is None
+    assert cache.get(HOST, "tr-a") is not None
+    assert cache.get(HOST, "tr-c") is not None
+
+
+def test_total_size_stays_under_the_cap(tmp_path):
+    cap = 20_000
+    cache = TraceCache(tmp_path, max_bytes=cap)
+    for i in range(30):
+        cache.put(HOST, f"tr-{i}", _raw(f"tr-{i}", pad=3000))
+    assert sum(p.stat().st_size for p in tmp_path.glob("*.json")) <= cap
+    assert cache.get(HOST, "tr-29") is not None  # the newest survives
+
+
+def test_trace_bigger_than_the_cap_is_not_stored(tmp_path):
+    cache = TraceCache(tmp_path, max_bytes=1000)
+    cache.put(HOST, "tr-big", _raw("tr-big", pad=5000))
+    assert cache.get(HOST, "tr-big") is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_corrupt_entry_is_a_miss_and_is_removed(tmp_path):
+    cache = TraceCache(tmp_path)
+    cache.put(HOST, "tr-1", _raw("tr-1"))
+    path = cache._path(HOST, "tr-1")
+    path.write_bytes(path.read_bytes()[:-40])  # cut short, as a crash mid-write would
+    assert cache.get(HOST, "tr-1") is None
+    assert not path.exists()
+
+
+def test_trace_id_cannot_pick_a_path_outside_the_cache(tmp_path):
+    cache = TraceCache(tmp_path / "cache")
+    evil = "../../escaped"
+    cache.put(HOST, evil, _raw(evil))
+    assert cache.get(HOST, evil) is not None
+    assert [p.parent for p in (tmp_path / "cache").iterdir()] == [tmp_path / "cache"]
+    assert not (tmp_path / "escaped.json").exists()
+
+
+def test_default_location_is_the_user_cache_dir(isolated_dirs):
+    cache = TraceCache()
+    assert cache.directory == paths.cache_dir() / "traces"
+    assert str(cache.directory).startswith(os.environ["XDG_CACHE_HOME"])
