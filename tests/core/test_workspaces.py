@@ -15,6 +15,7 @@ import keyring.backends.fail
 import keyring.backends.null
 import pytest
 
+from tests.keyringtools import unique_name
 from traceviewer.core import keychain, paths
 from traceviewer.core.errors import AuthError, ConfigError, KeyringUnavailable
 from traceviewer.core.redact import redact
@@ -25,11 +26,6 @@ from traceviewer.core.workspaces import (
     WorkspaceStore,
     open_client,
 )
-
-
-def unique(prefix: str = "ws") -> str:
-    # The Secret Service is shared by the whole test session: names must not collide.
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture
@@ -131,7 +127,7 @@ def test_no_secure_backend_raises_keyring_unavailable(keyring_backend):
     for backend in (keyring.backends.fail.Keyring(), keyring.backends.null.Keyring()):
         keyring_backend(backend)
         with pytest.raises(KeyringUnavailable, match=r"No secure OS keyring.*Start or unlock"):
-            keychain.set_secret(unique(), "tok-never-stored-1234")
+            keychain.set_secret(unique_name(), "tok-never-stored-1234")
 
 
 def test_save_with_secret_and_no_keyring_writes_nothing(keyring_backend):
@@ -144,7 +140,7 @@ def test_save_with_secret_and_no_keyring_writes_nothing(keyring_backend):
 
 def test_session_secret_opens_client_without_keyring(keyring_backend):
     keyring_backend(keyring.backends.fail.Keyring())
-    name = unique()
+    name = unique_name()
     ws = Workspace(name, "http://127.0.0.1:1", auth="token")
     keychain.remember_for_session(name, "session-token-98765")
     try:
@@ -184,7 +180,7 @@ def test_damaged_ui_memory_is_ignored():
 @pytest.mark.keyring
 def test_secret_lives_in_the_keyring_and_moves_with_rename():
     store = WorkspaceStore()
-    name, renamed = unique(), unique()
+    name, renamed = unique_name(), unique_name()
     token = f"tok-{uuid.uuid4().hex}"
     store.save(Workspace(name, "http://127.0.0.1:1", auth="token"), token)
     try:
@@ -202,6 +198,6 @@ def test_secret_lives_in_the_keyring_and_moves_with_rename():
 
 @pytest.mark.keyring
 def test_open_client_without_stored_secret_says_how_to_add_it():
-    ws = Workspace(unique(), "http://127.0.0.1:1", auth="basic", username="u")
+    ws = Workspace(unique_name(), "http://127.0.0.1:1", auth="basic", username="u")
     with pytest.raises(AuthError, match="No password is stored"):
         open_client(ws)
