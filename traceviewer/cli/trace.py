@@ -1,0 +1,64 @@
+"""`traceviewer trace show TRACE_ID`: one trace with all its spans, as JSON or as a tree."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from traceviewer.cli.common import add_server_args, client_from_args, output_to_pipe
+from traceviewer.core import fmt
+from traceviewer.core.model import Trace
+from traceviewer.core.otlp import dump_trace
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `trace` and its subcommands."""
+    parser = subparsers.add_parser("trace", help="show one trace",
+                                   description="Show one trace with its spans.")
+    sub = parser.add_subparsers(dest="trace_command", metavar="SUBCOMMAND", required=True)
+    show = sub.add_parser(
+        "show", help="print a trace as a span tree or as JSON",
+        description="Print a trace. `tree` shows one span a line, indented under its parent "
+                    "(name, type, status, duration, span id); `json` writes MLflow's "
+                    "Trace.to_json() format, which `traceviewer open FILE` reads back.")
+    add_server_args(show)
+    show.add_argument("trace_id", metavar="TRACE_ID", help="the trace id, e.g. tr-7fea94db…")
+    show.add_argument("--format", choices=("tree", "json"), default="tree")
+    show.set_defaults(func=_show)
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\r", " ").replace("\n", " ")
+
+
+def tree_lines(trace: Trace) -> list[str]:
+    """The trace as text: a summary line, then one line per span in tree order, indented two
+    spaces per level and ending with the span id."""
+    info = trace.info
+    notes = [f"{len(trace.spans):,} spans"]
+    if trace.partial:
+        notes.append(f"partial: {info.num_spans:,} expected")
+    if trace.in_progress:
+        notes.append("in progress")
+    summary = [info.trace_id, info.name or "(unnamed)", info.state,
+               fmt.duration_ms(info.duration_ms), ", ".join(notes)]
+    lines = ["  ".join(_one_line(s) for s in summary if s)]
+    for i, span in enumerate(trace.spans):
+        duration = ("running" if span.duration_ns is None
+                    else fmt.duration_ms(span.duration_ns / 1e6))
+        orphan = f"  (orphan; parent {span.parent_id or '-'})" if span.orphan else ""
+        lines.append(f"{'  ' * trace.depth[i]}{_one_line(span.name) or '(unnamed)'}  "
+                     f"{span.span_type}  {span.status}  {duration}{orphan}  {span.span_id}")
+    return lines
+
+
+def _show(args: argparse.Namespace) -> int:
+    with client_from_args(args) as client:
+        trace = client.get_trace(args.trace_id)
+    with output_to_pipe():
+        if args.format == "json":
+            sys.stdout.buffer.write(dump_trace(trace) + b"\n")
+            sys.stdout.flush()
+        else:
+            sys.stdout.write("\n".join(tree_lines(trace)) + "\n")
+    return 0
