@@ -24,6 +24,7 @@ import socket
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import httpx
@@ -69,7 +70,8 @@ class Profile:
 
 
 PROFILES = {
-    "demo": Profile("demo", traces=320, sessions=48, users=14),
+    # 380 so that >= 300 traces carry session and user as tags (staging's ~1/6 use metadata).
+    "demo": Profile("demo", traces=380, sessions=48, users=14),
     "test": Profile("test", traces=60, sessions=12, users=6),
 }
 
@@ -201,7 +203,27 @@ class _AppServer:
         self._sock.close()
 
 
-def seed_chats(client: MlflowClient, profile: Profile) -> None:
+def _send(http: httpx.Client, turn: ChatTurn) -> None:
+    """One chat request, then its user's feedback if the plan has some."""
+    headers = {"X-Request-ID": turn.request_id, "X-Session-ID": turn.session_id,
+               "X-User-ID": turn.user_id, "X-Simulated-Time": str(turn.time_ms)}
+    if turn.customer:
+        headers["X-Customer"] = turn.customer
+    if turn.fault:
+        headers["X-Simulate-Fault"] = turn.fault
+    r = http.post(f"/{turn.deployment}/chat", json={"message": turn.message}, headers=headers)
+    if r.status_code not in (200, 503):  # 503: a planned fault
+        raise RuntimeError(f"chat app answered {r.status_code}: {r.text[:200]}")
+    if turn.feedback:
+        is_correct, comment = turn.feedback
+        r = http.post(f"/{turn.deployment}/chat_feedback",
+                      params={"client_request_id": turn.request_id},
+                      json={"is_correct": is_correct, "comment": comment},
+                      headers={"X-User-ID": turn.user_id})
+        r.raise_for_status()
+
+
+def seed_chats(client: MlflowClient, profile: Profile, workers: int = 4) -> None:
     """Drive the chat app with the profile's requests and feedback (skipping seeded ones)."""
     experiment_id = _experiment_id(client, PROD_EXPERIMENT)
     mlflow.set_experiment(experiment_id=experiment_id)
@@ -211,27 +233,27 @@ def seed_chats(client: MlflowClient, profile: Profile) -> None:
         _progress(f"{PROD_EXPERIMENT}: already seeded ({len(done)} traces)")
         return
     _progress(f"{PROD_EXPERIMENT}: {len(todo)} chat requests to send")
-    with _AppServer() as server, httpx.Client(base_url=server.url, timeout=60) as http:
-        for n, turn in enumerate(todo, 1):
-            headers = {"X-Request-ID": turn.request_id, "X-Session-ID": turn.session_id,
-                       "X-User-ID": turn.user_id, "X-Simulated-Time": str(turn.time_ms)}
-            if turn.customer:
-                headers["X-Customer"] = turn.customer
-            if turn.fault:
-                headers["X-Simulate-Fault"] = turn.fault
-            r = http.post(f"/{turn.deployment}/chat", json={"message": turn.message},
-                          headers=headers)
-            if r.status_code not in (200, 503):
-                raise RuntimeError(f"chat app answered {r.status_code}: {r.text[:200]}")
-            if turn.feedback:
-                is_correct, comment = turn.feedback
-                r = http.post(f"/{turn.deployment}/chat_feedback",
-                              params={"client_request_id": turn.request_id},
-                              json={"is_correct": is_correct, "comment": comment},
-                              headers={"X-User-ID": turn.user_id})
-                r.raise_for_status()
-            if n % 20 == 0 or n == len(todo):
-                _progress(f"{PROD_EXPERIMENT}: {n}/{len(todo)} chat requests")
+    # Sessions run in parallel (the server spends most of each request waiting on the tracking
+    # server); the turns of one session stay in order, as a user would send them.
+    sessions: dict[str, list[ChatTurn]] = {}
+    for turn in todo:
+        sessions.setdefault(turn.session_id, []).append(turn)
+    sent = 0
+    lock = threading.Lock()
+
+    def run_session(turns: list[ChatTurn]) -> None:
+        nonlocal sent
+        for turn in turns:
+            _send(http, turn)
+            with lock:
+                sent += 1
+                if sent % 20 == 0 or sent == len(todo):
+                    _progress(f"{PROD_EXPERIMENT}: {sent}/{len(todo)} chat requests")
+
+    with _AppServer() as server, httpx.Client(base_url=server.url, timeout=120) as http, \
+            ThreadPoolExecutor(max_workers=workers) as pool:
+        for future in [pool.submit(run_session, turns) for turns in sessions.values()]:
+            future.result()
 
 
 # ---- big traces -------------------------------------------------------------------------------
