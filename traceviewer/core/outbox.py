@@ -1,0 +1,481 @@
+"""The durable outbox: every assessment write is stored in SQLite before it is sent.
+
+A write (create, update or delete of an assessment) is committed to a WAL database with
+`synchronous=FULL` (fsync'd) and only then sent. Sending is retried with backoff across network
+loss and restarts. Creates carry a client-generated submission id in the assessment's metadata;
+once an attempt has started (even one interrupted by a crash), the next attempt first looks for
+that id on the trace, so an ambiguous failure never writes twice. Items the server refuses
+(401/403, 404 trace deleted, 400) are parked with the reason until the user retries or discards
+them; nothing is dropped silently.
+
+Items are keyed by target (workspace name + host; workspace "" for a bare `--host`), so a flush
+can send everything pending for every workspace and host. Each send claims its item with a
+lease, so a GUI and a CLI flushing at the same time never send the same item twice; the lease
+names the sending process, so the lease of a killed process does not hold its item back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from traceviewer.core import paths
+from traceviewer.core.errors import (
+    ConfigError,
+    ConnectionFailed,
+    NotFound,
+    ServerError,
+    Timeout,
+    TraceViewerError,
+)
+from traceviewer.core.redact import redact
+
+if TYPE_CHECKING:
+    from traceviewer.core.cancel import CancelToken
+    from traceviewer.core.client import RestClient
+    from traceviewer.core.model import Assessment
+
+SUBMISSION_KEY = "traceviewer.submission_id"
+# Longer than the client's request timeout, so a live sender never loses its lease mid-request.
+LEASE_SECONDS = 180.0
+MAX_BACKOFF_SECONDS = 300.0
+KEEP_SENT_SECONDS = 30 * 24 * 3600.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    submission_id TEXT NOT NULL UNIQUE,
+    workspace TEXT NOT NULL,
+    host TEXT NOT NULL,
+    op TEXT NOT NULL CHECK (op IN ('create', 'update', 'delete')),
+    trace_id TEXT NOT NULL,
+    assessment_id TEXT,
+    depends_on TEXT,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'parked', 'sent', 'discarded')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt REAL NOT NULL DEFAULT 0,
+    lease_until REAL NOT NULL DEFAULT 0,
+    lease_pid INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    error_time REAL NOT NULL DEFAULT 0,
+    created REAL NOT NULL,
+    finished REAL
+);
+CREATE INDEX IF NOT EXISTS items_by_state ON items (state, workspace, host, id);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where items go: a configured workspace (by name) at a host, or a bare host (name "")."""
+
+    workspace: str
+    host: str
+
+    def __str__(self) -> str:
+        return f"{self.workspace} ({self.host})" if self.workspace else self.host
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One queued write."""
+
+    item_id: int
+    submission_id: str
+    target: Target
+    op: str
+    trace_id: str
+    assessment_id: str | None
+    depends_on: str | None
+    payload: Mapping[str, Any]
+    state: str
+    attempts: int
+    next_attempt: float
+    last_error: str | None
+    error_time: float
+    created: float
+
+    @property
+    def name(self) -> str | None:
+        """The assessment name of a create (None for updates and deletes)."""
+        return self.payload.get("assessment_name")
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """What the UI and `outbox status` show."""
+
+    pending: int
+    parked: int
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SendReport:
+    """Outcome of one pass over a target's due items."""
+
+    sent: int = 0
+    parked: int = 0
+    failed: int = 0
+    last_error: str | None = None
+
+
+def is_transient(exc: Exception) -> bool:
+    """True when retrying later may succeed (network, timeouts, 408/429/5xx)."""
+    if isinstance(exc, ConnectionFailed | Timeout):
+        return True
+    if isinstance(exc, ServerError):
+        return exc.status is None or exc.status in (408, 429) or exc.status >= 500
+    return False
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def backoff_seconds(attempts: int) -> float:
+    """Exponential backoff with jitter, capped: 2, 4, 8, ... up to five minutes."""
+    return min(MAX_BACKOFF_SECONDS, 2.0 ** min(attempts, 9)) * random.uniform(0.5, 1.0)
+
+
+class Outbox:
+    """The outbox database. Cheap to construct; safe to use from several threads and processes
+    (each call opens its own connection; writes take SQLite's write lock)."""
+
+    def __init__(self, path: Path | None = None):
+        self.path = Path(path) if path else paths.data_dir() / "outbox.sqlite3"
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+            db.execute("DELETE FROM items WHERE state IN ('sent', 'discarded') AND finished < ?",
+                       (time.time() - KEEP_SENT_SECONDS,))
+        self.path.chmod(0o600)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        try:
+            db.row_factory = sqlite3.Row
+            # FULL: each commit is fsync'd, so a queued label survives a crash or power loss.
+            db.execute("PRAGMA synchronous=FULL")
+            yield db
+        finally:
+            db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    # -- queueing ---------------------------------------------------------------------------
+
+    def _insert(self, target: Target, op: str, trace_id: str, payload: Mapping[str, Any],
+                assessment_id: str | None = None, depends_on: str | None = None,
+                submission_id: str | None = None) -> Item:
+        submission_id = submission_id or uuid.uuid4().hex
+        with self._write() as db:
+            cur = db.execute(
+                "INSERT INTO items (submission_id, workspace, host, op, trace_id, assessment_id,"
+                " depends_on, payload, state, created) VALUES (?,?,?,?,?,?,?,?,'pending',?)",
+                (submission_id, target.workspace, target.host, op, trace_id, assessment_id,
+                 depends_on, json.dumps(dict(payload)), time.time()))
+            return self._item(db, cur.lastrowid)
+
+    def add_create(self, target: Target, trace_id: str, body: Mapping[str, Any]) -> Item:
+        """Queue a new assessment (`body` as the REST `assessment` object); its metadata gets
+        the submission id that makes retries exactly-once."""
+        submission_id = uuid.uuid4().hex
+        payload = dict(body)
+        payload["metadata"] = {**payload.get("metadata", {}), SUBMISSION_KEY: submission_id}
+        return self._insert(target, "create", trace_id, payload, submission_id=submission_id)
+
+    def add_update(self, target: Target, trace_id: str, fields: Mapping[str, Any],
+                   assessment_id: str | None = None, after: Item | None = None) -> Item:
+        """Queue an update of `fields` of an assessment, given by id or, while its create is
+        still queued, by that create item (`after`)."""
+        assessment_id, depends_on = self._resolve_ref(assessment_id, after)
+        return self._insert(target, "update", trace_id, fields, assessment_id, depends_on)
+
+    def add_delete(self, target: Target, trace_id: str, assessment_id: str | None = None,
+                   after: Item | None = None) -> Item:
+        """Queue a delete of an assessment, given by id or by its queued create (`after`)."""
+        assessment_id, depends_on = self._resolve_ref(assessment_id, after)
+        return self._insert(target, "delete", trace_id, {}, assessment_id, depends_on)
+
+    def _resolve_ref(self, assessment_id: str | None,
+                     after: Item | None) -> tuple[str | None, str | None]:
+        if after is None:
+            if not assessment_id:
+                raise ValueError("an assessment id or a queued create is needed")
+            return assessment_id, None
+        current = self.get(after.item_id)
+        if current.state == "sent":
+            return current.assessment_id, None
+        return None, current.submission_id
+
+    def withdraw(self, item: Item) -> bool:
+        """Discard a create that has not been sent (undo before it left); False when it is
+        already sent or being sent, in which case queue a delete instead."""
+        with self._write() as db:
+            cur = db.execute(
+                "UPDATE items SET state='discarded', finished=?, last_error='withdrawn by the user'"
+                " WHERE id=? AND state IN ('pending', 'parked') AND attempts=0 AND lease_until<?",
+                (time.time(), item.item_id, time.time()))
+            if cur.rowcount:
+                self._discard_dependents(db, item.submission_id)
+            return bool(cur.rowcount)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _to_item(row: sqlite3.Row) -> Item:
+        return Item(item_id=row["id"], submission_id=row["submission_id"],
+                    target=Target(row["workspace"], row["host"]), op=row["op"],
+                    trace_id=row["trace_id"], assessment_id=row["assessment_id"],
+                    depends_on=row["depends_on"], payload=json.loads(row["payload"]),
+                    state=row["state"], attempts=row["attempts"], next_attempt=row["next_attempt"],
+                    last_error=row["last_error"], error_time=row["error_time"],
+                    created=row["created"])
+
+    def _item(self, db: sqlite3.Connection, item_id: int | None) -> Item:
+        row = db.execute("SELECT * FROM items WHERE id=?", (item_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"Outbox item {item_id} does not exist; "
+                           "see `traceviewer outbox status`.")
+        return self._to_item(row)
+
+    def get(self, item_id: int) -> Item:
+        """One item by id (NotFound if unknown)."""
+        with self._connect() as db:
+            return self._item(db, item_id)
+
+    def items(self, states: tuple[str, ...] = ("pending", "parked"),
+              target: Target | None = None, trace_id: str | None = None) -> list[Item]:
+        """Items in the given states, oldest first, optionally for one target or trace."""
+        sql = f"SELECT * FROM items WHERE state IN ({','.join('?' * len(states))})"
+        args: list[Any] = list(states)
+        if target is not None:
+            sql += " AND workspace=? AND host=?"
+            args += [target.workspace, target.host]
+        if trace_id is not None:
+            sql += " AND trace_id=?"
+            args.append(trace_id)
+        with self._connect() as db:
+            return [self._to_item(r) for r in db.execute(sql + " ORDER BY id", args)]
+
+    def status(self, target: Target | None = None) -> Status:
+        """Pending and parked counts and the most recent error among unsent items."""
+        items = self.items(target=target)
+        errors = [i for i in items if i.last_error]
+        last = max(errors, key=lambda i: (i.error_time, i.item_id)).last_error if errors else None
+        return Status(pending=sum(i.state == "pending" for i in items),
+                      parked=sum(i.state == "parked" for i in items), last_error=last)
+
+    def targets(self) -> list[Target]:
+        """Every target with pending items."""
+        with self._connect() as db:
+            rows = db.execute("SELECT DISTINCT workspace, host FROM items WHERE state='pending'"
+                              " ORDER BY workspace, host").fetchall()
+        return [Target(r["workspace"], r["host"]) for r in rows]
+
+    # -- user decisions on parked items -----------------------------------------------------
+
+    def retry(self, item_id: int) -> Item:
+        """Put a parked (or backing-off) item back in line to be sent at the next flush."""
+        with self._write() as db:
+            item = self._item(db, item_id)
+            if item.state not in ("pending", "parked"):
+                raise TraceViewerError(f"Outbox item {item_id} is {item.state}; nothing to retry.")
+            db.execute("UPDATE items SET state='pending', next_attempt=0 WHERE id=?", (item_id,))
+            return self._item(db, item_id)
+
+    def discard(self, item_id: int) -> Item:
+        """Give up on an unsent item (and on the edits queued after it) at the user's request."""
+        with self._write() as db:
+            item = self._item(db, item_id)
+            if item.state not in ("pending", "parked"):
+                raise TraceViewerError(f"Outbox item {item_id} is {item.state}; "
+                                       "nothing to discard.")
+            db.execute("UPDATE items SET state='discarded', finished=? WHERE id=?",
+                       (time.time(), item_id))
+            self._discard_dependents(db, item.submission_id)
+            return self._item(db, item_id)
+
+    @staticmethod
+    def _discard_dependents(db: sqlite3.Connection, submission_id: str) -> None:
+        db.execute("UPDATE items SET state='discarded', finished=?, last_error=? "
+                   "WHERE depends_on=? AND state IN ('pending', 'parked')",
+                   (time.time(), "its assessment was never created (discarded)", submission_id))
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def _claim(self, target: Target, force: bool, skip: set[int]) -> tuple[Item, int] | None:
+        """Lease the oldest due item of `target`; returns it with its attempts before this one."""
+        now = time.time()
+        with self._write() as db:
+            rows = db.execute(
+                "SELECT * FROM items WHERE state='pending' AND workspace=? AND host=?"
+                " AND (? OR next_attempt<=?) ORDER BY id",
+                (target.workspace, target.host, force, now)).fetchall()
+            for row in rows:
+                if row["id"] in skip:
+                    continue
+                if row["lease_until"] >= now and _process_alive(row["lease_pid"]):
+                    continue  # being sent by a live sender
+                if row["depends_on"]:
+                    dep = db.execute("SELECT state, assessment_id FROM items WHERE submission_id=?",
+                                     (row["depends_on"],)).fetchone()
+                    if dep is None or dep["state"] != "sent":
+                        skip.add(row["id"])  # waits for its create
+                        continue
+                    db.execute("UPDATE items SET assessment_id=?, depends_on=NULL WHERE id=?",
+                               (dep["assessment_id"], row["id"]))
+                db.execute("UPDATE items SET attempts=attempts+1, lease_until=?, lease_pid=?"
+                           " WHERE id=?", (now + LEASE_SECONDS, os.getpid(), row["id"]))
+                return self._item(db, row["id"]), row["attempts"]
+        return None
+
+    def _finish(self, item: Item, state: str, assessment_id: str | None = None,
+                error: str | None = None) -> None:
+        with self._write() as db:
+            db.execute("UPDATE items SET state=?, assessment_id=COALESCE(?, assessment_id),"
+                       " last_error=?, error_time=?, lease_until=0, finished=? WHERE id=?",
+                       (state, assessment_id, error, time.time(), time.time(), item.item_id))
+
+    def _postpone(self, item: Item, error: str) -> None:
+        with self._write() as db:
+            db.execute("UPDATE items SET lease_until=0, next_attempt=?, last_error=?, error_time=?"
+                       " WHERE id=?", (time.time() + backoff_seconds(item.attempts), error,
+                                       time.time(), item.item_id))
+
+    def send(self, client: RestClient, target: Target, *, force: bool = False,
+             token: CancelToken | None = None) -> SendReport:
+        """Send the due items of `target` in order through `client`. Stops at the first transient
+        failure (the server is likely unreachable; later items would fail the same way)."""
+        sent = parked = failed = 0
+        last_error = None
+        skip: set[int] = set()
+        while (claimed := self._claim(target, force, skip)) is not None:
+            item, earlier_attempts = claimed
+            try:
+                assessment_id = self._deliver(client, item, earlier_attempts)
+            except TraceViewerError as exc:
+                last_error = redact(str(exc))
+                if is_transient(exc):
+                    self._postpone(item, last_error)
+                    failed += 1
+                    break
+                self._finish(item, "parked", error=last_error)
+                parked += 1
+            else:
+                self._finish(item, "sent", assessment_id=assessment_id)
+                sent += 1
+            if token is not None:
+                token.progress((sent, parked, failed))
+                token.check()
+        return SendReport(sent, parked, failed, last_error)
+
+    def _deliver(self, client: RestClient, item: Item, earlier_attempts: int) -> str | None:
+        """Perform one item's request; returns the assessment id it created or touched."""
+        if item.op == "create":
+            if earlier_attempts:
+                # An earlier attempt may have reached the server before failing (timeout, dropped
+                # connection, crash): look for its submission id before writing again.
+                existing = find_submission(client, item.trace_id, item.submission_id)
+                if existing is not None:
+                    return existing.assessment_id
+            try:
+                return client.create_assessment(item.trace_id,
+                                                dict(item.payload)).assessment_id
+            except NotFound:
+                raise _trace_gone(item.trace_id) from None
+        if item.op == "update":
+            return client.update_assessment(item.trace_id, item.assessment_id,
+                                            dict(item.payload)).assessment_id
+        with suppress(NotFound):  # already gone: the delete achieved its purpose
+            client.delete_assessment(item.trace_id, item.assessment_id)
+        return item.assessment_id
+
+    def flush(self, open_client: Callable[[Target], RestClient] | None = None, *,
+              force: bool = True, token: CancelToken | None = None) -> dict[Target, SendReport]:
+        """Send everything pending for every target (clients from `open_client`, by default
+        `open_target_client`). A target that cannot be opened keeps its items, with the reason
+        recorded, or parks them when its workspace no longer exists."""
+        opener = open_client or open_target_client
+        reports: dict[Target, SendReport] = {}
+        for target in self.targets():
+            try:
+                client = opener(target)
+            except TraceViewerError as exc:
+                reports[target] = self._record_open_failure(target, exc)
+                continue
+            try:
+                reports[target] = self.send(client, target, force=force, token=token)
+            finally:
+                client.close()
+        return reports
+
+    def _record_open_failure(self, target: Target, exc: TraceViewerError) -> SendReport:
+        message = redact(str(exc))
+        state = "parked" if isinstance(exc, ConfigError) else "pending"
+        with self._write() as db:
+            cur = db.execute("UPDATE items SET state=?, last_error=?, error_time=?"
+                             " WHERE state='pending' AND workspace=? AND host=?",
+                             (state, message, time.time(), target.workspace, target.host))
+        count = cur.rowcount
+        return SendReport(parked=count if state == "parked" else 0,
+                          failed=0 if state == "parked" else count, last_error=message)
+
+
+def find_submission(client: RestClient, trace_id: str, submission_id: str) -> Assessment | None:
+    """The assessment on `trace_id` carrying `submission_id`, if the server has it."""
+    infos = client.batch_get_trace_infos([trace_id])
+    if not infos:
+        raise _trace_gone(trace_id)
+    for assessment in infos[0].assessments:
+        if (assessment.metadata or {}).get(SUBMISSION_KEY) == submission_id:
+            return assessment
+    return None
+
+
+def _trace_gone(trace_id: str) -> NotFound:
+    return NotFound(f"Trace {trace_id} no longer exists on the server (deleted?).")
+
+
+def open_target_client(target: Target) -> RestClient:
+    """A client for `target`: its workspace's settings and keyring secret, or for a bare host
+    the credentials in the environment, as the MLflow SDK reads them."""
+    from traceviewer.core.auth import Auth
+    from traceviewer.core.client import RestClient
+    from traceviewer.core.workspaces import WorkspaceStore, open_client
+
+    if not target.workspace:
+        return RestClient(target.host, Auth.from_env())
+    workspace = WorkspaceStore().get(target.workspace)
+    if workspace.host.rstrip("/") != target.host.rstrip("/"):
+        raise ConfigError(f"Workspace {target.workspace!r} now points at {workspace.host}, but "
+                          f"these labels were for {target.host}; retry them after pointing it "
+                          "back, or discard them.")
+    return open_client(workspace)
