@@ -104,4 +104,5 @@ def test_queue_labels_replace_skips_and_undo_forgets_them():
     state = state.with_label("tr-a", [1, 2])
     assert (state.skipped, state.done) == ((), 1)
     assert state.without_label("tr-a").done == 0
+    assert state.with_skip("tr-b").without_skip("tr-b").skipped == ()
     assert state.at(99).current == "tr-b" and state.at(-3).current == "tr-a"

@@ -226,6 +226,10 @@ class QueueState:
             return self
         return replace(self, skipped=(*self.skipped, trace_id))
 
+    def without_skip(self, trace_id: str) -> QueueState:
+        """Forget that `trace_id` was skipped (after an undo)."""
+        return replace(self, skipped=tuple(t for t in self.skipped if t != trace_id))
+
     def to_json(self) -> dict[str, Any]:
         """The stored form."""
         d = asdict(self)
