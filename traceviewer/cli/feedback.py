@@ -1,0 +1,140 @@
+"""`traceviewer feedback add|list`: human labels (MLflow assessments, source type HUMAN).
+
+`add` stores the label in the durable outbox first and then sends it, so a label given while the
+server is unreachable is kept and sent by `traceviewer outbox flush` or the next app start."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from traceviewer.cli.common import add_server_args, client_from_args, output_to_pipe, table_line
+from traceviewer.core import fmt, search
+from traceviewer.core.client import RestClient
+from traceviewer.core.errors import NotFound, UsageError
+from traceviewer.core.model import Assessment
+from traceviewer.core.outbox import Outbox, Target
+from traceviewer.core.review import assessment_body, format_value, parse_value
+from traceviewer.core.workspaces import WorkspaceStore
+
+# (header, width) of `feedback list`; the last column takes the rest of the line.
+_TABLE = (("NAME", 22), ("KIND", 11), ("VALUE", 12), ("SOURCE", 28), ("TIME", 19),
+          ("ASSESSMENT ID", 34), ("RATIONALE", 0))
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `feedback` and its subcommands."""
+    parser = subparsers.add_parser("feedback", help="add and list human feedback on traces",
+                                   description="Human feedback (MLflow assessments with source "
+                                               "type HUMAN) on traces.")
+    sub = parser.add_subparsers(dest="feedback_command", metavar="SUBCOMMAND", required=True)
+
+    add = sub.add_parser(
+        "add", help="label a trace",
+        description="Label a trace, given by id or by the client request id the app recorded. "
+                    "The label is stored locally first: if the server cannot be reached it is "
+                    "queued and sent by `traceviewer outbox flush` or the next app start.")
+    add_server_args(add)
+    add.add_argument("trace_id", nargs="?", metavar="TRACE_ID", help="the trace (tr-...)")
+    add.add_argument("--client-request-id", metavar="ID",
+                     help="find the trace by the app's request id (needs --experiment)")
+    add.add_argument("--experiment", metavar="NAME_OR_ID",
+                     help="where to look for --client-request-id")
+    add.add_argument("--name", required=True, metavar="N", help="label name, e.g. "
+                                                                "response_is_correct")
+    add.add_argument("--value", required=True, metavar="V",
+                     help="true/false are booleans, numbers are numbers, anything else text")
+    add.add_argument("--rationale", metavar="R", help="why (a comment)")
+    add.add_argument("--source-id", metavar="ID",
+                     help="the reviewer (default: the workspace's reviewer identity)")
+    add.set_defaults(func=_add)
+
+    listing = sub.add_parser("list", help="show a trace's assessments")
+    add_server_args(listing)
+    listing.add_argument("trace_id", metavar="TRACE_ID")
+    listing.add_argument("--format", choices=("table", "json"), default="table")
+    listing.set_defaults(func=_list)
+
+
+def _resolve_trace(client: RestClient, args: argparse.Namespace) -> str:
+    if args.trace_id and args.client_request_id:
+        raise UsageError("Give either TRACE_ID or --client-request-id, not both.")
+    if args.trace_id:
+        return args.trace_id
+    if not args.client_request_id:
+        raise UsageError("Which trace? Give TRACE_ID or --client-request-id ID --experiment E.")
+    if not args.experiment:
+        raise UsageError("--client-request-id needs --experiment (the experiment to search).")
+    experiment = client.resolve_experiment(args.experiment)
+    found = search.find_by_client_request_id(client, [experiment.experiment_id],
+                                             args.client_request_id)
+    if not found:
+        raise NotFound(f"No trace in {experiment.name} has client request id "
+                       f"{args.client_request_id!r}.")
+    if len(found) > 1:
+        print(f"{len(found)} traces have client request id {args.client_request_id!r}; "
+              f"labelling the newest, {found[0].trace_id}.", file=sys.stderr)
+    return found[0].trace_id
+
+
+def _add(args: argparse.Namespace) -> int:
+    workspace = WorkspaceStore().get(args.workspace) if getattr(args, "workspace", None) else None
+    source_id = args.source_id or (workspace.reviewer if workspace else None)
+    if not source_id:
+        raise UsageError("Who is labelling? Pass --source-id ID, or set the workspace's reviewer "
+                         "(`traceviewer workspace add NAME ... --reviewer ID --replace`).")
+    body = assessment_body(args.name, parse_value(args.value), source_id,
+                           rationale=args.rationale)
+    outbox = Outbox()
+    with client_from_args(args) as client:
+        trace_id = _resolve_trace(client, args)
+        target = Target(workspace.name if workspace else "", client.host)
+        item = outbox.add_create(target, trace_id, body)
+        outbox.send(client, target, force=True)
+    item = outbox.get(item.item_id)
+    label = f"{args.name} = {format_value(body['feedback']['value'])} on {trace_id}"
+    if item.state == "sent":
+        print(f"Saved {label} (assessment {item.assessment_id}).")
+        return 0
+    if item.state == "pending":
+        print(f"Queued {label}: {item.last_error or 'waiting for earlier labels'}\n"
+              "It will be sent by `traceviewer outbox flush` or the next app start.",
+              file=sys.stderr)
+        return 0
+    print(f"The server refused {label}: {item.last_error}\nIt is kept as outbox item "
+          f"{item.item_id}: `traceviewer outbox retry {item.item_id}` or "
+          f"`traceviewer outbox discard {item.item_id}`.", file=sys.stderr)
+    return 1
+
+
+def source_text(a: Assessment) -> str:
+    """`HUMAN:alice@example.com` (type and id of who or what made the assessment)."""
+    return f"{a.source_type}:{a.source_id}" if a.source_id else a.source_type
+
+
+def _list(args: argparse.Namespace) -> int:
+    with client_from_args(args) as client:
+        info = client.get_trace_info(args.trace_id)
+    assessments = sorted(info.assessments, key=lambda a: (a.create_time_ms or 0, a.name))
+    with output_to_pipe():
+        if args.format == "json":
+            print(json.dumps([a.to_json() for a in assessments], indent=2, ensure_ascii=False))
+        else:
+            widths = [w for _, w in _TABLE]
+            print(table_line([h for h, _ in _TABLE], widths))
+            for a in assessments:
+                value = a.error if a.error else format_value(a.value)
+                kind = a.kind if a.valid else f"{a.kind}*"
+                print(table_line([a.name, kind, value, source_text(a),
+                                  fmt.timestamp_ms(a.create_time_ms), a.assessment_id,
+                                  a.rationale], widths))
+            if any(not a.valid for a in assessments):
+                print("* overridden by a later assessment", file=sys.stderr)
+            if not assessments:
+                print(f"Trace {info.trace_id} has no assessments.", file=sys.stderr)
+    pending = Outbox().items(trace_id=info.trace_id)
+    if pending:
+        print(f"{len(pending)} change(s) to this trace wait in the outbox "
+              "(`traceviewer outbox status`).", file=sys.stderr)
+    return 0
