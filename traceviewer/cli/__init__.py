@@ -15,7 +15,8 @@ from traceviewer.core.errors import TraceViewerError
 from traceviewer.core.redact import redact, setup_logging
 
 # Modules under traceviewer.cli, each adding its subcommands.
-COMMAND_MODULES = ("demo", "workspace", "open", "experiments", "traces", "trace")
+COMMAND_MODULES = ("demo", "workspace", "open", "experiments", "traces", "trace", "feedback",
+                   "outbox")
 
 
 def build_parser() -> argparse.ArgumentParser:
