@@ -17,7 +17,7 @@ import keyring
 import pytest
 
 from tests.conftest import BASIC_AUTH_ADMIN, PROD_EXPERIMENT
-from tests.keyringtools import files_containing, unique_name
+from tests.keyringtools import files_containing, secrets_deleted_afterwards, unique_name
 from traceviewer.cli import main
 from traceviewer.core import keychain, paths
 from traceviewer.core.auth import Auth
@@ -51,10 +51,8 @@ def cli(monkeypatch, capsys):
 @pytest.fixture
 def cleanup():
     """Names whose keyring entries are deleted after the test, whatever happened."""
-    names: list[str] = []
-    yield names
-    for name in names:
-        keychain.delete_secret(name)
+    with secrets_deleted_afterwards() as names:
+        yield names
 
 
 def run_subprocess(*argv: str, stdin: str, env: dict[str, str],

@@ -75,6 +75,16 @@ def get_secret(name: str) -> str | None:
     return secret
 
 
+def stored_in(name: str) -> str | None:
+    """Where the secret of workspace `name` is kept: "session", "keyring", or None (nowhere).
+
+    Reads the keyring, which may block on an unlock prompt: call it off the GUI thread."""
+    with _lock:
+        if name in _session:
+            return "session"
+    return "keyring" if get_secret(name) is not None else None
+
+
 def set_secret(name: str, secret: str) -> None:
     """Store the secret of workspace `name` in the keyring."""
     register_secret(secret)

@@ -186,8 +186,10 @@ class WorkspaceStore:
         """Add `ws` or replace the workspace of the same name (keeping its stored secret)."""
         self.save(ws, replace=True)
 
-    def save(self, ws: Workspace, secret: str | None = None, *, replace: bool = False) -> None:
-        """Add `ws` (or, with `replace`, update it) and store `secret` in the keyring.
+    def save(self, ws: Workspace, secret: str | None = None, *, replace: bool = False,
+             session_only: bool = False) -> None:
+        """Add `ws` (or, with `replace`, update it) and store `secret` in the keyring, or with
+        `session_only` in this process's memory (the user's choice when no keyring works).
 
         The secret is stored first, so a keyring failure leaves no workspace without one;
         `secret=None` keeps the stored secret. ConfigError if the name is taken and not
@@ -199,7 +201,8 @@ class WorkspaceStore:
                 raise ConfigError(f"A workspace named '{ws.name}' already exists: choose another "
                                   "name, or replace it (--replace on the command line).")
             if secret is not None and ws.needs_secret:
-                keychain.set_secret(ws.name, secret)
+                keep = keychain.remember_for_session if session_only else keychain.set_secret
+                keep(ws.name, secret)
             elif previous is not None and previous.needs_secret and not ws.needs_secret:
                 keychain.delete_secret(ws.name)
             workspaces[ws.name] = ws

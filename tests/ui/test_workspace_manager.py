@@ -1,0 +1,229 @@
+"""The workspace manager and first-run screen, against a real Secret Service, a real seeded
+`mlflow server` and real Qt (offscreen)."""
+
+from __future__ import annotations
+
+import uuid
+
+import keyring
+import pytest
+from PySide6.QtWidgets import QMessageBox
+
+from tests.conftest import PROD_EXPERIMENT
+from tests.keyringtools import (
+    files_containing,
+    secrets_deleted_afterwards,
+    unique_name,
+    without_keyring,
+)
+from traceviewer.core import conntest, keychain
+from traceviewer.core.workspaces import Workspace, WorkspaceStore
+from traceviewer.ui.first_run import FirstRunScreen
+from traceviewer.ui.workspace_manager import WorkspaceManager
+
+
+@pytest.fixture
+def forget():
+    with secrets_deleted_afterwards() as names:
+        yield names
+
+
+@pytest.fixture
+def manager(qtbot):
+    dialog = WorkspaceManager(WorkspaceStore())
+    qtbot.addWidget(dialog)
+    return dialog
+
+
+def fill(dialog: WorkspaceManager, name: str, host: str, auth: str = "none",
+         secret: str = "", username: str = "") -> None:
+    form = dialog.form
+    form.name_edit.setText(name)
+    form.host_edit.setText(host)
+    form.auth_box.setCurrentIndex(form.auth_box.findData(auth))
+    form.username_edit.setText(username)
+    form.secret_edit.setText(secret)
+    form.experiment_edit.setText(PROD_EXPERIMENT)
+    form.reviewer_edit.setText("reviewer@example.com")
+
+
+def save(qtbot, dialog: WorkspaceManager) -> str:
+    with qtbot.waitSignal(dialog.workspaces_changed, timeout=20_000) as signal:
+        dialog.save_button.click()
+    return signal.args[0]
+
+
+def run_test(qtbot, dialog: WorkspaceManager) -> dict[str, tuple[str, str]]:
+    """Click "Test connection", wait for the last step; {check: (status, result)}."""
+    dialog.test_button.click()
+    qtbot.waitUntil(lambda: not dialog._tester.busy, timeout=60_000)
+    rows = (dialog.steps.topLevelItem(i) for i in range(dialog.steps.topLevelItemCount()))
+    return {row.text(1): (row.text(0), row.text(2)) for row in rows}
+
+
+def message_box(qtbot, parent, name: str) -> QMessageBox:
+    qtbot.waitUntil(lambda: parent.findChild(QMessageBox, name) is not None, timeout=20_000)
+    return parent.findChild(QMessageBox, name)
+
+
+@pytest.mark.keyring
+def test_add_through_dialog_keeps_token_in_keyring_only(qtbot, manager, forget, isolated_dirs,
+                                                        mlflow_server):
+    name, token = unique_name(), f"tok-{uuid.uuid4().hex}"
+    forget.append(name)
+    manager.new_workspace()
+    fill(manager, name, mlflow_server.url, auth="token", secret=token)
+    assert save(qtbot, manager) == name
+
+    assert keyring.get_password(keychain.SERVICE, name) == token
+    saved = WorkspaceStore().get(name)
+    assert (saved.auth, saved.default_experiment) == ("token", PROD_EXPERIMENT)
+    assert saved.reviewer == "reviewer@example.com"
+    manager.grab()  # render it, as a screenshot would
+    assert files_containing(isolated_dirs, token) == []
+    assert token not in manager.message.text()
+
+
+@pytest.mark.keyring
+def test_stored_token_is_never_filled_back_and_empty_field_keeps_it(qtbot, forget,
+                                                                     mlflow_server):
+    name, token = unique_name(), f"tok-{uuid.uuid4().hex}"
+    forget.append(name)
+    store = WorkspaceStore()
+    store.save(Workspace(name, mlflow_server.url, auth="token"), token)
+    dialog = WorkspaceManager(store, select=name)
+    qtbot.addWidget(dialog)
+    secret_field = dialog.form.secret_edit
+    qtbot.waitUntil(lambda: "stored in keyring" in secret_field.placeholderText())
+    assert secret_field.text() == ""
+    assert secret_field.echoMode() == secret_field.EchoMode.Password
+
+    dialog.form.experiment_edit.setText("another-experiment")
+    save(qtbot, dialog)
+    assert store.get(name).default_experiment == "another-experiment"
+    assert keyring.get_password(keychain.SERVICE, name) == token
+    assert dialog.form.secret_edit.text() == ""
+
+    # Tested with the stored token, which the dialog never showed.
+    steps = run_test(qtbot, dialog)
+    assert steps["Credentials accepted"][0] == conntest.OK.upper()
+
+
+def test_test_button_reports_the_real_server_version_step_by_step(qtbot, manager,
+                                                                  mlflow_server):
+    fill(manager, "local", mlflow_server.url)
+    seen: list[str] = []
+    manager.steps.model().rowsInserted.connect(lambda *_: seen.append("row"))
+    steps = run_test(qtbot, manager)
+    assert len(seen) == 7  # one row per step, as they arrive
+    assert steps["Server version"] == ("OK", "MLflow 3.17.2")
+    assert steps["Default experiment found"][0] == "OK"
+    status, result = steps["Traces in the last 24 hours"]
+    assert status == "OK" and result.endswith("traces")
+    assert manager.message.text() == "Connection OK."
+
+
+def test_test_button_explains_an_unreachable_host(qtbot, manager):
+    fill(manager, "nowhere", "http://127.0.0.1:9")
+    steps = run_test(qtbot, manager)
+    assert steps["Host reachable"][0] == "FAILED"
+    assert "refused" in steps["Host reachable"][1]
+    assert steps["Server version"] == ("SKIPPED", "not run: the host is not reachable")
+    assert "failed" in manager.message.text()
+
+
+def test_without_keyring_the_secret_is_kept_for_the_session_only_when_chosen(
+        qtbot, manager, monkeypatch, isolated_dirs):
+    without_keyring(monkeypatch)
+    name, token = unique_name(), f"tok-{uuid.uuid4().hex}"
+    fill(manager, name, "http://127.0.0.1:9", auth="token", secret=token)
+    manager.save_button.click()
+    box = message_box(qtbot, manager, "keyringUnavailableBox")
+    assert "No secure OS keyring is available" in box.text()
+    keep = next(b for b in box.buttons() if b.text() == "Keep for this session only")
+    with qtbot.waitSignal(manager.workspaces_changed, timeout=20_000):
+        keep.click()
+    try:
+        assert keychain.stored_in(name) == "session"
+        assert keychain.get_secret(name) == token
+        assert WorkspaceStore().get(name).auth == "token"
+        assert files_containing(isolated_dirs, token) == []
+    finally:
+        keychain.delete_secret(name)
+
+
+def test_without_keyring_cancel_saves_nothing_and_says_why(qtbot, manager, monkeypatch,
+                                                           isolated_dirs):
+    without_keyring(monkeypatch)
+    token = f"tok-{uuid.uuid4().hex}"
+    fill(manager, "cancelled", "http://127.0.0.1:9", auth="token", secret=token)
+    manager.save_button.click()
+    box = message_box(qtbot, manager, "keyringUnavailableBox")
+    box.button(QMessageBox.StandardButton.Cancel).click()
+    qtbot.waitUntil(lambda: "No secure OS keyring" in manager.message.text())
+    assert WorkspaceStore().list() == []
+    assert files_containing(isolated_dirs, token) == []
+
+
+def test_new_workspace_needing_a_secret_asks_for_it(manager):
+    fill(manager, "prod", "https://adb-1.azuredatabricks.net", auth="token")
+    manager.form.kind_box.setCurrentIndex(manager.form.kind_box.findData("databricks"))
+    manager.save_button.click()
+    assert manager.message.text().startswith("Enter the token")
+    assert WorkspaceStore().list() == []
+
+
+@pytest.mark.keyring
+def test_duplicate_copies_the_secret_and_remove_asks_then_deletes_it(qtbot, forget):
+    name, token = unique_name(), f"tok-{uuid.uuid4().hex}"
+    forget += [name, f"{name}-copy"]
+    store = WorkspaceStore()
+    store.save(Workspace(name, "http://127.0.0.1:9", auth="token"), token)
+    dialog = WorkspaceManager(store, select=name)
+    qtbot.addWidget(dialog)
+    dialog.duplicate()
+    assert dialog.form.name_edit.text() == f"{name}-copy"
+    assert save(qtbot, dialog) == f"{name}-copy"
+    assert keyring.get_password(keychain.SERVICE, f"{name}-copy") == token
+
+    dialog.remove_button.click()
+    box = message_box(qtbot, dialog, "confirmRemoveBox")
+    assert f"Remove workspace '{name}-copy'" in box.text()
+    with qtbot.waitSignal(dialog.workspaces_changed, timeout=20_000):
+        box.button(QMessageBox.StandardButton.Yes).click()
+    assert [w.name for w in store.list()] == [name]
+    assert keyring.get_password(keychain.SERVICE, f"{name}-copy") is None
+    assert keyring.get_password(keychain.SERVICE, name) == token
+
+
+@pytest.mark.keyring
+def test_first_run_imports_the_environment_into_a_workspace(qtbot, forget, monkeypatch,
+                                                           isolated_dirs, mlflow_server):
+    token = f"tok-{uuid.uuid4().hex}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", token)
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", PROD_EXPERIMENT)
+    screen = FirstRunScreen(WorkspaceStore())
+    qtbot.addWidget(screen)
+    assert screen.env_button.isEnabled()
+    assert mlflow_server.url in screen.env_detail.text()
+    assert token not in screen.env_detail.text()
+    with qtbot.waitSignal(screen.workspaces_changed, timeout=20_000) as signal:
+        screen.env_button.click()
+    name = signal.args[0]
+    forget.append(name)
+    ws = WorkspaceStore().get(name)
+    assert (ws.host, ws.auth, ws.default_experiment) == (mlflow_server.url, "token",
+                                                         PROD_EXPERIMENT)
+    assert keyring.get_password(keychain.SERVICE, name) == token
+    assert files_containing(isolated_dirs, token) == []
+
+
+def test_first_run_without_anything_to_import_says_what_to_set(qtbot):
+    screen = FirstRunScreen(WorkspaceStore())
+    qtbot.addWidget(screen)
+    assert not screen.env_button.isEnabled()
+    assert "set MLFLOW_TRACKING_URI" in screen.env_detail.text()
+    assert not screen.cfg_button.isEnabled()
+    with qtbot.waitSignal(screen.demo_requested):
+        screen.demo_button.click()
