@@ -3,9 +3,19 @@ already has (MLflow environment variables, ~/.databrickscfg), or add a workspace
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from traceviewer.core.errors import ConfigError
 from traceviewer.core.imports import (
@@ -87,9 +97,15 @@ class FirstRunScreen(QWidget):
         layout.addWidget(intro)
         layout.addLayout(choices)
         layout.addWidget(self.message)
+        # Centred with stretches, not an alignment flag: an aligned widget gets its size hint,
+        # which is too short for the wrapped explanations.
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(card)
+        row.addStretch(1)
         outer = QVBoxLayout(self)
         outer.addStretch(1)
-        outer.addWidget(card, 0, Qt.AlignmentFlag.AlignHCenter)
+        outer.addLayout(row)
         outer.addStretch(2)
         self.refresh()
 
@@ -109,15 +125,16 @@ class FirstRunScreen(QWidget):
         self.env_button.setEnabled(self._env is not None)
 
         path = databrickscfg_path()
+        shown = f"~/{path.relative_to(Path.home())}" if path.is_relative_to(Path.home()) else path
         try:
             self._profiles, skipped = from_databrickscfg(path)
         except ConfigError:
             self._profiles, skipped = [], []
-            self.cfg_detail.setText(f"No profiles: {path} does not exist or cannot be read.")
+            self.cfg_detail.setText(f"No profiles: {shown} does not exist or cannot be read.")
         else:
             names = ", ".join(found.workspace.name for found in self._profiles) or "none"
             skips = f" ({len(skipped)} without a token skipped)" if skipped else ""
-            self.cfg_detail.setText(f"Profiles with a token in {path}: {names}{skips}.")
+            self.cfg_detail.setText(f"Profiles with a token in {shown}: {names}{skips}.")
         self.cfg_button.setEnabled(bool(self._profiles))
 
     def import_environment(self) -> None:

@@ -169,8 +169,8 @@ class WorkspaceForm(QWidget):
         self.verify_box = QCheckBox("Verify the server's TLS certificate")
         self.verify_box.setChecked(True)
         self.verify_warning = plain_label(
-            "TLS verification is OFF: anyone on the network path can read the token and the "
-            "traces. Prefer a CA bundle.", style=_ERROR_STYLE)
+            "TLS verification is OFF: anyone on the network path can read the credentials and "
+            "the traces. Prefer a CA bundle.", style=_ERROR_STYLE)
         self.reviewer_edit = QLineEdit()
         self.reviewer_edit.setPlaceholderText("written as the source of your feedback, "
                                               "e.g. you@example.com")
