@@ -1,0 +1,454 @@
+"""A trace's assessments (feedback and expectations) with add, edit, override, delete and undo.
+
+    panel = AssessmentsPanel(sender)              # sender: the app's OutboxSender
+    panel.show_trace(info, client, workspace)     # TraceInfo, RestClient, Workspace
+    panel.show_trace(info, client, workspace, schemas)  # label schemas (default: SchemaStore)
+
+Every write is queued in the durable outbox (source type HUMAN, source id = the workspace's
+reviewer identity, asked for in the label dialog when the workspace has none) and sent by the
+sender; rows for changes not yet sent say so. After a send the panel re-reads the trace's
+assessments in the background (`TaskRunner`); the GUI thread never talks to the server.
+Assessment text is untrusted and shown as plain text only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QStackedWidget,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from traceviewer.core import fmt
+from traceviewer.core.cancel import CancelToken
+from traceviewer.core.client import RestClient
+from traceviewer.core.model import Assessment, TraceInfo
+from traceviewer.core.outbox import Item, Outbox, SendReport, Target
+from traceviewer.core.review import (
+    KINDS,
+    LabelSchema,
+    SchemaStore,
+    Value,
+    assessment_body,
+    format_value,
+)
+from traceviewer.core.workspaces import Workspace, WorkspaceStore
+from traceviewer.ui.banner import ErrorBanner
+from traceviewer.ui.outbox_status import OutboxSender
+from traceviewer.ui.tasks import TaskRunner
+
+COLUMNS = ("Name", "Kind", "Value", "Rationale", "Source", "Time", "Status")
+_ID_ROLE = Qt.UserRole
+
+
+def with_reviewer(workspace: Workspace, reviewer: str) -> Workspace:
+    """The workspace with its reviewer identity set, saved, if it had none (or another)."""
+    reviewer = reviewer.strip()
+    if reviewer and reviewer != workspace.reviewer:
+        workspace = replace(workspace, reviewer=reviewer)
+        WorkspaceStore().upsert(workspace)
+    return workspace
+
+
+def retract(outbox: Outbox, item: Item) -> Item | None:
+    """Undo a queued create: withdraw it if it never left, else queue the delete of what it
+    created. Returns the delete item, if one was needed."""
+    if outbox.withdraw(item):
+        return None
+    return outbox.add_delete(item.target, item.trace_id, after=item)
+
+
+class LabelDialog(QDialog):
+    """Asks for one label: name, type, value, rationale (and the reviewer id when unknown)."""
+
+    def __init__(self, title: str, schemas: Sequence[LabelSchema], *, kind: str = "feedback",
+                 need_reviewer: bool = False, current: Assessment | None = None,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.kind = kind
+        self._schemas = {s.name: s for s in schemas if s.assessment_kind == kind}
+        self.name = QComboBox()
+        self.name.setEditable(True)
+        self.name.addItems(list(self._schemas))
+        self.type = QComboBox()
+        self.type.addItems(KINDS)
+        self.boolean = QComboBox()
+        self.boolean.addItems(["yes", "no"])
+        self.number = QDoubleSpinBox()
+        self.number.setRange(-1e9, 1e9)
+        self.number.setDecimals(3)
+        self.text = QLineEdit()
+        self.category = QComboBox()
+        self.values = QStackedWidget()
+        for widget in (self.boolean, self.number, self.text, self.category):
+            self.values.addWidget(widget)
+        self.rationale = QPlainTextEdit()
+        self.rationale.setPlaceholderText("Why? (optional)")
+        self.rationale.setFixedHeight(70)
+        self.reviewer = QLineEdit()
+        self.reviewer.setPlaceholderText("e.g. alice@example.com")
+        self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+
+        form = QFormLayout(self)
+        form.addRow("Name", self.name)
+        form.addRow("Type", self.type)
+        form.addRow("Value", self.values)
+        form.addRow("Rationale", self.rationale)
+        if need_reviewer:
+            note = QLabel("Labels are signed with your reviewer id; it is saved with the "
+                          "workspace.")
+            note.setWordWrap(True)
+            form.addRow(note)
+            form.addRow("Your reviewer id", self.reviewer)
+        else:
+            self.reviewer.hide()
+        form.addRow(self.buttons)
+
+        self.name.currentTextChanged.connect(self._name_changed)
+        self.type.currentIndexChanged.connect(self.values.setCurrentIndex)
+        for signal in (self.name.currentTextChanged, self.reviewer.textChanged):
+            signal.connect(self._validate)
+        self._name_changed(self.name.currentText())
+        if current is not None:
+            self._fill(current)
+        self._validate()
+
+    def _name_changed(self, name: str) -> None:
+        schema = self._schemas.get(name)
+        if schema is None:
+            return
+        self.type.setCurrentText(schema.kind)
+        self.category.clear()
+        self.category.addItems(list(schema.options))
+
+    def _fill(self, a: Assessment) -> None:
+        self.name.setCurrentText(a.name)
+        value = a.value
+        if isinstance(value, bool):
+            self.type.setCurrentText("boolean")
+            self.boolean.setCurrentIndex(0 if value else 1)
+        elif isinstance(value, int | float):
+            self.type.setCurrentText("number")
+            self.number.setValue(float(value))
+        elif self.type.currentText() == "category" and self.category.findText(str(value)) >= 0:
+            self.category.setCurrentText(str(value))
+        else:
+            self.type.setCurrentText("text")
+            self.text.setText(format_value(value))
+        self.rationale.setPlainText(a.rationale or "")
+
+    def _validate(self) -> None:
+        ok = bool(self.name.currentText().strip()) and (
+            self.reviewer.isHidden() or bool(self.reviewer.text().strip()))
+        self.buttons.button(QDialogButtonBox.Ok).setEnabled(ok)
+
+    def label_name(self) -> str:
+        return self.name.currentText().strip()
+
+    def value(self) -> Value:
+        """The value entered, typed as the chosen label type."""
+        kind = self.type.currentText()
+        if kind == "boolean":
+            return self.boolean.currentIndex() == 0
+        if kind == "number":
+            number = self.number.value()
+            return int(number) if number.is_integer() else number
+        if kind == "category":
+            return self.category.currentText()
+        return self.text.text()
+
+    def rationale_text(self) -> str | None:
+        return self.rationale.toPlainText().strip() or None
+
+
+class AssessmentsPanel(QWidget):
+    """The assessments of one trace; see the module docstring for the API."""
+
+    changed = Signal()  # a write was queued (or undone)
+
+    def __init__(self, sender: OutboxSender, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.outbox_sender = sender
+        self.outbox = sender.outbox
+        self.info: TraceInfo | None = None
+        self.client: RestClient | None = None
+        self.workspace: Workspace | None = None
+        self.schemas: tuple[LabelSchema, ...] = ()
+        self.dialog: LabelDialog | None = None
+        self.confirm_box: QMessageBox | None = None
+        self._undo: list[tuple[str, Callable[[], None]]] = []
+        self._runner = TaskRunner(self)
+
+        self.banner = ErrorBanner()
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(list(COLUMNS))
+        self.tree.setRootIsDecorated(False)
+        self.tree.setUniformRowHeights(True)
+        self.tree.header().setSectionResizeMode(QHeaderView.Interactive)
+        for column, width in enumerate((150, 80, 80, 220, 170, 130)):
+            self.tree.setColumnWidth(column, width)
+        self.add_button = QPushButton("Add feedback…")
+        self.expect_button = QPushButton("Add expectation…")
+        self.edit_button = QPushButton("Edit…")
+        self.override_button = QPushButton("Override…")
+        self.delete_button = QPushButton("Delete")
+        self.undo_button = QPushButton("Undo")
+        self.undo_button.setToolTip("Undo the last change (Ctrl+Z)")
+        buttons = QHBoxLayout()
+        for button in (self.add_button, self.expect_button, self.edit_button,
+                       self.override_button, self.delete_button, self.undo_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.banner)
+        layout.addLayout(buttons)
+        layout.addWidget(self.tree, 1)
+
+        self.add_button.clicked.connect(lambda: self.add(kind="feedback"))
+        self.expect_button.clicked.connect(lambda: self.add(kind="expectation"))
+        self.edit_button.clicked.connect(self.edit)
+        self.override_button.clicked.connect(self.override)
+        self.delete_button.clicked.connect(self.delete)
+        self.undo_button.clicked.connect(self.undo)
+        QShortcut(QKeySequence.Undo, self, self.undo, context=Qt.WidgetWithChildrenShortcut)
+        self.tree.currentItemChanged.connect(self._update_buttons)
+        sender.changed.connect(self._redraw)
+        sender.flushed.connect(self._after_flush)
+        self._update_buttons()
+
+    # -- showing ------------------------------------------------------------------------------
+
+    def show_trace(self, info: TraceInfo, client: RestClient, workspace: Workspace,
+                   schemas: Sequence[LabelSchema] | None = None) -> None:
+        """Show `info`'s assessments; writes go to `workspace` (reads through `client`)."""
+        if self.info is None or self.info.trace_id != info.trace_id:
+            self._undo.clear()
+        self.info, self.client, self.workspace = info, client, workspace
+        self.schemas = tuple(schemas) if schemas is not None else SchemaStore().get(
+            workspace.name, info.experiment_id)
+        self._redraw()
+
+    @property
+    def target(self) -> Target:
+        assert self.workspace is not None
+        return Target(self.workspace.name, self.workspace.host)
+
+    def refresh(self) -> None:
+        """Re-read the trace's assessments from the server (in the background)."""
+        if self.info is None or self.client is None:
+            return
+        client, trace_id = self.client, self.info.trace_id
+
+        def work(token: CancelToken) -> TraceInfo:
+            return client.get_trace_info(trace_id)
+
+        self._runner.start(work, self._refreshed,
+                           lambda exc: self.banner.show_error(exc, retry=self.refresh))
+
+    def _refreshed(self, info: TraceInfo) -> None:
+        if self.info is not None and info.trace_id == self.info.trace_id:
+            self.info = info
+            self._redraw()
+
+    def _after_flush(self, reports: dict[Target, SendReport]) -> None:
+        if self.workspace is not None and reports.get(self.target, SendReport()).sent:
+            self.refresh()
+
+    def _redraw(self) -> None:
+        selected = self.selected_id()
+        self.tree.clear()
+        if self.info is None:
+            self._update_buttons()
+            return
+        queued = self.outbox.items(target=self.target, trace_id=self.info.trace_id) \
+            if self.workspace else []
+        waiting = {i.assessment_id: i for i in queued if i.op != "create" and i.assessment_id}
+        by_id = {a.assessment_id: a for a in self.info.assessments}
+        for a in sorted(self.info.assessments, key=lambda a: (a.create_time_ms or 0, a.name)):
+            status = []
+            if not a.valid:
+                status.append("overridden")
+            if a.overrides:
+                old = by_id.get(a.overrides)
+                status.append(f"overrides {format_value(old.value) if old else a.overrides}")
+            if a.assessment_id in waiting:
+                status.append(_queued_text(waiting[a.assessment_id]))
+            row = self._row([a.name, a.kind, a.error or format_value(a.value), a.rationale or "",
+                             f"{a.source_type} {a.source_id}".strip(),
+                             fmt.timestamp_ms(a.create_time_ms), ", ".join(status)])
+            row.setData(0, _ID_ROLE, a.assessment_id)
+            if not a.valid:
+                for column in range(len(COLUMNS)):
+                    row.setForeground(column, QColor("gray"))
+        for item in queued:
+            if item.op == "create":
+                body = item.payload
+                kind = "expectation" if "expectation" in body else "feedback"
+                self._row([body.get("assessment_name", ""), kind,
+                           format_value(body.get(kind, {}).get("value")),
+                           body.get("rationale", ""),
+                           f"HUMAN {body.get('source', {}).get('source_id', '')}", "",
+                           _queued_text(item)])
+        for i in range(self.tree.topLevelItemCount()):
+            if self.tree.topLevelItem(i).data(0, _ID_ROLE) == selected:
+                self.tree.setCurrentItem(self.tree.topLevelItem(i))
+        self._update_buttons()
+
+    def _row(self, texts: list[str]) -> QTreeWidgetItem:
+        # QTreeWidgetItem text is plain text: untrusted values never render as markup.
+        row = QTreeWidgetItem(self.tree, [t.replace("\n", " ") for t in texts])
+        row.setToolTip(3, texts[3])
+        return row
+
+    def selected_id(self) -> str | None:
+        current = self.tree.currentItem()
+        return current.data(0, _ID_ROLE) if current is not None else None
+
+    def selected(self) -> Assessment | None:
+        """The selected assessment as the server has it (None for a queued one)."""
+        wanted = self.selected_id()
+        if self.info is None or not wanted:
+            return None
+        return next((a for a in self.info.assessments if a.assessment_id == wanted), None)
+
+    def _update_buttons(self, *_: Any) -> None:
+        shown = self.info is not None and self.workspace is not None
+        chosen = self.selected() is not None
+        for button in (self.add_button, self.expect_button):
+            button.setEnabled(shown)
+        for button in (self.edit_button, self.override_button, self.delete_button):
+            button.setEnabled(shown and chosen)
+        self.undo_button.setEnabled(bool(self._undo))
+        self.undo_button.setToolTip(f"Undo: {self._undo[-1][0]} (Ctrl+Z)" if self._undo
+                                    else "Nothing to undo")
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def _ask(self, title: str, kind: str, current: Assessment | None,
+             then: Callable[[LabelDialog], None]) -> None:
+        assert self.workspace is not None
+        self.dialog = LabelDialog(title, self.schemas, kind=kind,
+                                  need_reviewer=not self.workspace.reviewer, current=current,
+                                  parent=self)
+
+        def accepted() -> None:
+            dialog = self.dialog
+            assert dialog is not None and self.workspace is not None
+            if not dialog.reviewer.isHidden():
+                self.workspace = with_reviewer(self.workspace, dialog.reviewer.text())
+            then(dialog)
+
+        self.dialog.accepted.connect(accepted)
+        self.dialog.open()
+
+    def _queued(self, description: str, undo: Callable[[], None]) -> None:
+        self._undo.append((description, undo))
+        self.changed.emit()
+        self.outbox_sender.kick()
+
+    def add(self, kind: str = "feedback") -> None:
+        """Ask for a new label and queue it."""
+        if self.info is None:
+            return
+        self._ask("Add feedback" if kind == "feedback" else "Add expectation", kind, None,
+                  lambda d: self._create(d, kind, overrides=None))
+
+    def override(self) -> None:
+        """Ask for a label that replaces the selected one (the old one stays, marked invalid)."""
+        old = self.selected()
+        if old is not None:
+            self._ask(f"Override {old.name}", old.kind, old,
+                      lambda d: self._create(d, old.kind, overrides=old.assessment_id))
+
+    def _create(self, dialog: LabelDialog, kind: str, overrides: str | None) -> None:
+        assert self.info is not None and self.workspace is not None
+        body = assessment_body(dialog.label_name(), dialog.value(), self.workspace.reviewer or "",
+                               rationale=dialog.rationale_text(), kind=kind,
+                               overrides=overrides)
+        item = self.outbox.add_create(self.target, self.info.trace_id, body)
+        self._queued(f"add {item.name}", lambda: retract(self.outbox, item))
+
+    def edit(self) -> None:
+        """Ask for new values of the selected label and queue the update."""
+        old = self.selected()
+        if old is None:
+            return
+
+        def update(dialog: LabelDialog) -> None:
+            fields: dict[str, Any] = {old.kind: {"value": dialog.value()},
+                                      "rationale": dialog.rationale_text() or ""}
+            if dialog.label_name() != old.name:
+                fields["assessment_name"] = dialog.label_name()
+            previous = {old.kind: {"value": old.value}, "rationale": old.rationale or "",
+                        "assessment_name": old.name}
+            self.outbox.add_update(self.target, old.trace_id, fields, old.assessment_id)
+            self._queued(f"edit {old.name}", lambda: self.outbox.add_update(
+                self.target, old.trace_id, previous, old.assessment_id))
+
+        self._ask(f"Edit {old.name}", old.kind, old, update)
+
+    def delete(self) -> None:
+        """Ask for confirmation, then queue the delete of the selected label."""
+        old = self.selected()
+        if old is None:
+            return
+        self.confirm_box = QMessageBox(
+            QMessageBox.Question, "Delete assessment",
+            f"Delete {old.name} = {format_value(old.value)} by {old.source_id or old.source_type}?"
+            " You can undo this.", QMessageBox.Yes | QMessageBox.No, self)
+        self.confirm_box.setTextFormat(Qt.PlainText)
+        self.confirm_box.setDefaultButton(QMessageBox.No)
+
+        def decided(button: int) -> None:
+            if button != QMessageBox.Yes:
+                return
+            self.outbox.add_delete(self.target, old.trace_id, old.assessment_id)
+            # Restored as it was, with its original source (a judge's label stays a judge's).
+            body = assessment_body(old.name, old.value, old.source_id or "-",
+                                   rationale=old.rationale, kind=old.kind,
+                                   overrides=old.overrides)
+            body["source"] = {"source_type": old.source_type, "source_id": old.source_id}
+            self._queued(f"delete {old.name}", lambda: self.outbox.add_create(
+                self.target, old.trace_id, body))
+
+        self.confirm_box.finished.connect(decided)
+        self.confirm_box.open()
+
+    def undo(self) -> None:
+        """Undo the last change made in this panel (queued like any other change)."""
+        if not self._undo:
+            return
+        _, action = self._undo.pop()
+        action()
+        self.changed.emit()
+        self.outbox_sender.kick()
+
+
+def _queued_text(item: Item) -> str:
+    what = {"create": "", "update": "edit ", "delete": "delete "}[item.op]
+    if item.state == "parked":
+        return f"{what}refused: {item.last_error}"
+    return f"{what}not sent yet" + (f" ({item.last_error})" if item.last_error else "")

@@ -1,0 +1,205 @@
+"""Sending the label outbox from the GUI, and the widget that shows what waits.
+
+`OutboxSender` is the app's one sender: panels queue writes in the `Outbox` (a local, fsync'd
+SQLite write, done on the GUI thread so a label is durable before the UI says it is saved) and
+call `kick()`; the sender flushes in the background through a `TaskRunner` and emits `changed`.
+While items wait it tries again on a timer, honouring each item's backoff, so labels given while
+the network is down leave once it is back. `OutboxStatus` shows the pending count and last error
+and lets the user retry or discard refused (parked) items."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from traceviewer.core.cancel import CancelToken
+from traceviewer.core.client import RestClient
+from traceviewer.core.outbox import Outbox, SendReport, Status, Target
+from traceviewer.core.redact import redact
+from traceviewer.ui.tasks import TaskRunner
+
+RETRY_INTERVAL_MS = 10_000
+
+
+class OutboxSender(QObject):
+    """Flushes the outbox in the background; see the module docstring.
+
+    `open_client(target)` makes the client for a target (default: the workspace's settings and
+    keyring secret, `outbox.open_target_client`); it runs on a worker thread."""
+
+    changed = Signal()  # the outbox's content or status changed
+    flushed = Signal(object)  # dict[Target, SendReport] of a finished pass
+
+    def __init__(self, outbox: Outbox | None = None,
+                 open_client: Callable[[Target], RestClient] | None = None,
+                 parent: QObject | None = None):
+        super().__init__(parent)
+        self.outbox = outbox or Outbox()
+        self._open_client = open_client
+        self._runner = TaskRunner(self)
+        self._again = False
+        self._force = False
+        self.timer = QTimer(self)
+        self.timer.setInterval(RETRY_INTERVAL_MS)
+        self.timer.timeout.connect(lambda: self._flush(force=False))
+
+    @property
+    def busy(self) -> bool:
+        return self._runner.busy
+
+    def status(self) -> Status:
+        """Pending and parked counts and the last error (a local read)."""
+        return self.outbox.status()
+
+    def kick(self) -> None:
+        """Send what is pending now (e.g. right after queueing a label, or at app start)."""
+        self.changed.emit()
+        self._flush(force=True)
+
+    def _flush(self, force: bool) -> None:
+        if self._runner.busy:
+            # Never cancel a pass mid-item: ask for another pass once this one ends.
+            self._again, self._force = True, self._force or force
+            return
+        outbox, opener = self.outbox, self._open_client
+
+        def work(token: CancelToken) -> dict[Target, SendReport]:
+            return outbox.flush(opener, force=force, token=token)
+
+        self._runner.start(work, self._done, self._failed)
+
+    def _done(self, reports: dict[Target, SendReport]) -> None:
+        self.flushed.emit(reports)
+        self._settle()
+
+    def _failed(self, exc: Exception) -> None:
+        self._settle()
+
+    def _settle(self) -> None:
+        self.changed.emit()
+        if self._again:
+            force, self._again, self._force = self._force, False, False
+            self._flush(force)
+            return
+        if self.outbox.status().pending:
+            self.timer.start()
+        else:
+            self.timer.stop()
+
+    def retry(self, item_id: int) -> None:
+        """Send a parked item again."""
+        self.outbox.retry(item_id)
+        self.kick()
+
+    def discard(self, item_id: int) -> None:
+        """Give up on an unsent item (the user chose to)."""
+        self.outbox.discard(item_id)
+        self.changed.emit()
+
+
+class ParkedDialog(QDialog):
+    """Unsent items with their reasons; retry or discard the selected one."""
+
+    def __init__(self, sender: OutboxSender, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Labels waiting to be sent")
+        self.resize(820, 320)
+        self._sender = sender
+        self.list = QTreeWidget()
+        self.list.setHeaderLabels(["State", "Change", "Trace", "Where", "Queued", "Reason"])
+        self.list.setRootIsDecorated(False)
+        self.list.header().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.retry_button = QPushButton("Retry")
+        self.discard_button = QPushButton("Discard")
+        buttons = QDialogButtonBox(QDialogButtonBox.Close)
+        buttons.addButton(self.retry_button, QDialogButtonBox.ActionRole)
+        buttons.addButton(self.discard_button, QDialogButtonBox.ActionRole)
+        buttons.rejected.connect(self.reject)
+        self.retry_button.clicked.connect(lambda: self._act(sender.retry))
+        self.discard_button.clicked.connect(lambda: self._act(sender.discard))
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.list)
+        layout.addWidget(buttons)
+        sender.changed.connect(self.refresh)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read the unsent items."""
+        self.list.clear()
+        for item in self._sender.outbox.items():
+            change = f"{item.op} {item.name or item.assessment_id or ''}".strip()
+            queued = datetime.fromtimestamp(item.created).strftime("%Y-%m-%d %H:%M:%S")
+            row = QTreeWidgetItem(self.list, [
+                "refused" if item.state == "parked" else "pending", change, item.trace_id,
+                str(item.target), queued, item.last_error or ""])
+            row.setData(0, Qt.UserRole, item.item_id)
+        self.list.setCurrentItem(self.list.topLevelItem(0))
+
+    def _act(self, action: Callable[[int], None]) -> None:
+        current = self.list.currentItem()
+        if current is not None:
+            action(current.data(0, Qt.UserRole))
+
+
+class OutboxStatus(QWidget):
+    """"Outbox: 2 pending · 1 refused" with the last error, for a status bar or a panel."""
+
+    def __init__(self, sender: OutboxSender, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._sender = sender
+        self.label = QLabel()
+        self.label.setTextFormat(Qt.PlainText)
+        self.send_button = QPushButton("Send now")
+        self.send_button.setToolTip("Send the waiting labels now")
+        self.details_button = QPushButton("Details…")
+        self.details_button.setToolTip("See, retry or discard the waiting labels")
+        self.dialog: ParkedDialog | None = None
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(self.send_button)
+        layout.addWidget(self.details_button)
+        self.send_button.clicked.connect(sender.kick)
+        self.details_button.clicked.connect(self.show_details)
+        sender.changed.connect(self.refresh)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Show the current counts and last error."""
+        status = self._sender.status()
+        waiting = status.pending + status.parked
+        if not waiting:
+            self.label.setText("All labels sent")
+        else:
+            parts = [f"{status.pending} pending"] if status.pending else []
+            if status.parked:
+                parts.append(f"{status.parked} refused")
+            text = "Outbox: " + " · ".join(parts)
+            if status.last_error:
+                text += f" — {redact(status.last_error)}"
+            self.label.setText(text)
+        self.label.setToolTip(self.label.text())
+        self.label.setStyleSheet("color: #8a1f11;" if status.parked else "")
+        self.send_button.setVisible(bool(status.pending))
+        self.details_button.setVisible(bool(waiting))
+
+    def show_details(self) -> None:
+        """Open the list of waiting items (retry / discard)."""
+        if self.dialog is None:
+            self.dialog = ParkedDialog(self._sender, self)
+        self.dialog.refresh()
+        self.dialog.show()

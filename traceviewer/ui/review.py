@@ -1,0 +1,554 @@
+"""The review queue: one trace at a time, labelled from the keyboard, resumable after a restart.
+
+    panel = ReviewPanel(sender)                   # sender: the app's OutboxSender
+    panel.start(client, workspace, experiment_id, trace_ids, title="errors today")
+
+Shows what a reviewer needs to judge (request, response, the chat, key spans, earlier feedback)
+and the label schemas of the experiment (`core.review.SchemaStore`). Keys: y / n answer the
+yes/no label, 1-9 pick an option of a category label, c writes a comment (Enter sends, Esc
+leaves the comment), Enter submits and moves on, s skips, → / j next, ← / k previous, u or
+Ctrl+Z undoes the last submit or skip. Labels go through the durable outbox; the queue's place
+and what was labelled are saved after every step (`core.review.QueueStore`), so starting the
+same queue again resumes it. Traces load (and the next one preloads) in the background."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont, QKeyEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QDoubleSpinBox,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from traceviewer.core import fmt
+from traceviewer.core.aggregate import readable
+from traceviewer.core.cancel import CancelToken
+from traceviewer.core.client import RestClient
+from traceviewer.core.model import Trace
+from traceviewer.core.outbox import Target
+from traceviewer.core.review import (
+    LabelSchema,
+    QueueState,
+    QueueStore,
+    SchemaStore,
+    Value,
+    assessment_body,
+)
+from traceviewer.core.workspaces import Workspace
+from traceviewer.ui.assessments import AssessmentsPanel, retract, with_reviewer
+from traceviewer.ui.banner import ErrorBanner
+from traceviewer.ui.inspector import Cards, chat_cards, plain_label
+from traceviewer.ui.outbox_status import OutboxSender, OutboxStatus
+from traceviewer.ui.tasks import TaskRunner
+
+CACHED_TRACES = 8
+KEY_SPAN_TYPES = frozenset({"TOOL", "RETRIEVER", "LLM", "CHAT_MODEL", "AGENT"})
+_HELP = ("y / n answer · 1-9 option · c comment · Enter submit and next · s skip · "
+         "→ / ← next / previous · u undo")
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One undoable reviewer step: a submit (with its outbox items) or a skip."""
+
+    trace_id: str
+    position: int
+    item_ids: tuple[int, ...] = ()
+
+
+def key_spans(trace: Trace) -> list[int]:
+    """Indices of the spans worth a reviewer's glance: failures, tools, retrievers, model calls."""
+    return [i for i, s in enumerate(trace.spans)
+            if s.status == "ERROR" or s.span_type in KEY_SPAN_TYPES]
+
+
+def conversation(trace: Trace) -> tuple | None:
+    """The longest chat (messages plus reply) any span of the trace holds."""
+    chats = [m for s in trace.spans if (m := s.chat_messages)]
+    return max(chats, key=len) if chats else None
+
+
+class LabelRow(QWidget):
+    """The input for one label schema: yes/no or numbered option buttons, a number or text."""
+
+    def __init__(self, schema: LabelSchema, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.schema = schema
+        self.group = QButtonGroup(self)
+        self.entry: QLineEdit | QDoubleSpinBox | None = None
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        name = QLabel(schema.name + (" *" if schema.required else ""))
+        name.setTextFormat(Qt.PlainText)
+        name.setMinimumWidth(150)
+        layout.addWidget(name)
+        if schema.kind in ("boolean", "category"):
+            choices = (("Yes", "y"), ("No", "n")) if schema.kind == "boolean" else [
+                (option, str(n)) for n, option in enumerate(schema.options, 1)]
+            for index, (text, key) in enumerate(choices):
+                button = QPushButton(f"{text}  [{key}]")
+                button.setCheckable(True)
+                button.setFocusPolicy(Qt.NoFocus)  # keys belong to the panel
+                button.setStyleSheet("QPushButton:checked { background: #0969da; "
+                                     "color: white; border-radius: 3px; padding: 3px 8px; }")
+                self.group.addButton(button, index)
+                layout.addWidget(button)
+        elif schema.kind == "number":
+            self.entry = QDoubleSpinBox()
+            self.entry.setRange(-1e9, 1e9)
+            self.entry.setDecimals(3)
+            self.entry.setSpecialValueText("—")
+            self.entry.setMinimum(-1e9)
+            self.entry.setValue(-1e9)  # the special "no value" text
+            layout.addWidget(self.entry)
+        else:
+            self.entry = QLineEdit()
+            self.entry.setPlaceholderText("text")
+            layout.addWidget(self.entry)
+        layout.addStretch(1)
+
+    def choose(self, index: int) -> bool:
+        """Press choice `index` (0 = yes or the first option); False if there is none."""
+        button = self.group.button(index)
+        if button is None:
+            return False
+        button.setChecked(True)
+        return True
+
+    def value(self) -> Value | None:
+        """The value given, None when none is."""
+        if self.schema.kind == "boolean":
+            chosen = self.group.checkedId()
+            return None if chosen < 0 else chosen == 0
+        if self.schema.kind == "category":
+            chosen = self.group.checkedId()
+            return None if chosen < 0 else self.schema.options[chosen]
+        if isinstance(self.entry, QDoubleSpinBox):
+            if self.entry.value() == self.entry.minimum():
+                return None
+            number = self.entry.value()
+            return int(number) if number.is_integer() else number
+        assert self.entry is not None
+        return self.entry.text().strip() or None
+
+    def clear(self) -> None:
+        self.group.setExclusive(False)
+        for button in self.group.buttons():
+            button.setChecked(False)
+        self.group.setExclusive(True)
+        if isinstance(self.entry, QDoubleSpinBox):
+            self.entry.setValue(self.entry.minimum())
+        elif self.entry is not None:
+            self.entry.clear()
+
+
+class CommentEdit(QLineEdit):
+    """The comment line: Enter submits, Esc hands the keyboard back to the panel."""
+
+    submitted = Signal()
+    left = Signal()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key_Return, Qt.Key_Enter):
+            self.submitted.emit()
+        elif event.key() == Qt.Key_Escape:
+            self.left.emit()
+        else:
+            super().keyPressEvent(event)
+
+
+class ReviewPanel(QWidget):
+    """The keyboard review queue; see the module docstring for the API and keys."""
+
+    finished = Signal()  # the last trace of the queue was submitted or skipped
+
+    def __init__(self, sender: OutboxSender, parent: QWidget | None = None,
+                 store: QueueStore | None = None):
+        super().__init__(parent)
+        self.outbox_sender = sender
+        self.outbox = sender.outbox
+        self.store = store or QueueStore()
+        self.state: QueueState | None = None
+        self.client: RestClient | None = None
+        self.workspace: Workspace | None = None
+        self.trace: Trace | None = None
+        self.rows: list[LabelRow] = []
+        self._steps: list[_Step] = []
+        self._cache: OrderedDict[str, Trace] = OrderedDict()
+        self._runner = TaskRunner(self)
+        self._preload = TaskRunner(self)
+        self.setFocusPolicy(Qt.StrongFocus)
+        self._build()
+
+    # -- construction -------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.banner = ErrorBanner()
+        self.title = plain_label(selectable=False)
+        font = QFont(self.title.font())
+        font.setBold(True)
+        self.title.setFont(font)
+        self.progress = plain_label(selectable=False)
+        self.progress.setFont(font)
+        self.trace_line = plain_label(selectable=False)
+        head = QHBoxLayout()
+        head.addWidget(self.title)
+        head.addStretch(1)
+        head.addWidget(self.trace_line)
+        head.addSpacing(16)
+        head.addWidget(self.progress)
+
+        self.request = self._text_box()
+        self.response = self._text_box()
+        self.chat = Cards()
+        self.spans = QTreeWidget()
+        self.spans.setHeaderLabels(["Span", "Type", "Duration", "Status"])
+        self.spans.setRootIsDecorated(False)
+        self.spans.setFocusPolicy(Qt.NoFocus)
+        self.spans.header().setSectionResizeMode(0, QHeaderView.Stretch)
+        tabs = QTabWidget()
+        tabs.setFocusPolicy(Qt.NoFocus)
+        tabs.addTab(self.chat, "Chat")
+        tabs.addTab(self.spans, "Key spans")
+        left = QWidget()
+        grid = QGridLayout(left)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.addWidget(self._caption("Request"), 0, 0)
+        grid.addWidget(self.request, 1, 0)
+        grid.addWidget(self._caption("Response"), 2, 0)
+        grid.addWidget(self.response, 3, 0)
+        grid.addWidget(tabs, 4, 0)
+        grid.setRowStretch(4, 1)
+
+        self.earlier = AssessmentsPanel(self.outbox_sender)
+        self.earlier.tree.setFocusPolicy(Qt.NoFocus)
+        self.form_box = QFrame()
+        self.form_box.setObjectName("labelForm")
+        self.form_box.setStyleSheet("#labelForm { background: #f6f8fa; border: 1px solid "
+                                    "#d0d7de; border-radius: 6px; }")
+        self.form = QVBoxLayout(self.form_box)
+        self.reviewer = QLineEdit()
+        self.reviewer.setPlaceholderText("your reviewer id, e.g. alice@example.com")
+        self.reviewer_row = QWidget()
+        reviewer_layout = QHBoxLayout(self.reviewer_row)
+        reviewer_layout.setContentsMargins(0, 0, 0, 0)
+        signed = plain_label("Labels are signed with your reviewer id:", selectable=False)
+        signed.setWordWrap(False)
+        reviewer_layout.addWidget(signed)
+        reviewer_layout.addWidget(self.reviewer, 1)
+        self.comment = CommentEdit()
+        self.comment.setPlaceholderText("comment (c)")
+        self.message = plain_label(selectable=False)
+        self.message.setStyleSheet("color: #8a1f11;")
+        buttons = QHBoxLayout()
+        self.submit_button = QPushButton("Submit and next  [Enter]")
+        self.skip_button = QPushButton("Skip  [s]")
+        self.prev_button = QPushButton("← Previous")
+        self.next_button = QPushButton("Next →")
+        self.undo_button = QPushButton("Undo  [u]")
+        for button in (self.submit_button, self.skip_button, self.prev_button,
+                       self.next_button, self.undo_button):
+            button.setFocusPolicy(Qt.NoFocus)
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        self.labels_box = QVBoxLayout()
+        self.form.addWidget(self.reviewer_row)
+        self.form.addLayout(self.labels_box)
+        self.form.addWidget(self.comment)
+        self.form.addLayout(buttons)
+        self.form.addWidget(self.message)
+        help_line = plain_label(_HELP, selectable=False)
+        help_line.setStyleSheet("color: #57606a;")
+        self.form.addWidget(help_line)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(self.form_box)
+        right_layout.addWidget(self._caption("Earlier feedback"))
+        right_layout.addWidget(self.earlier, 1)
+
+        split = QSplitter()
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setSizes([560, 520])
+        self.outbox_status = OutboxStatus(self.outbox_sender)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.banner)
+        layout.addLayout(head)
+        layout.addWidget(split, 1)
+        layout.addWidget(self.outbox_status)
+
+        self.submit_button.clicked.connect(self.submit)
+        self.skip_button.clicked.connect(self.skip)
+        self.prev_button.clicked.connect(lambda: self.go(-1))
+        self.next_button.clicked.connect(lambda: self.go(1))
+        self.undo_button.clicked.connect(self.undo)
+        self.comment.submitted.connect(self.submit)
+        self.comment.left.connect(self.setFocus)
+
+    def _text_box(self) -> QLabel:
+        label = plain_label()
+        label.setFocusPolicy(Qt.NoFocus)
+        label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        label.setAlignment(Qt.AlignTop | Qt.AlignLeft)
+        label.setStyleSheet("background: white; border: 1px solid #d0d7de; padding: 6px;")
+        return label
+
+    @staticmethod
+    def _caption(text: str) -> QLabel:
+        label = plain_label(text, selectable=False)
+        label.setStyleSheet("color: #57606a; font-weight: bold;")
+        return label
+
+    # -- the queue ------------------------------------------------------------------------------
+
+    def start(self, client: RestClient, workspace: Workspace, experiment_id: str,
+              trace_ids: Sequence[str], title: str = "",
+              schemas: Sequence[LabelSchema] | None = None) -> None:
+        """Review `trace_ids` (e.g. the current filter's or the selected traces), resuming
+        where a reviewer left the same queue."""
+        self.client, self.workspace = client, workspace
+        fresh = QueueState(workspace.name, workspace.host, experiment_id, title,
+                           tuple(dict.fromkeys(trace_ids)))
+        self.state = self.store.resume(fresh)
+        if self.state.title != title and title:
+            self.state = QueueState.from_json({**self.state.to_json(), "title": title})
+        self._steps.clear()
+        self._cache.clear()
+        schemas = tuple(schemas) if schemas is not None else SchemaStore().get(
+            workspace.name, experiment_id)
+        self._set_schemas([s for s in schemas if s.assessment_kind == "feedback"])
+        self.reviewer_row.setVisible(not workspace.reviewer)
+        self.title.setText(title or "Review")
+        self._load()
+        self.setFocus()
+
+    def _set_schemas(self, schemas: Sequence[LabelSchema]) -> None:
+        for row in self.rows:
+            row.deleteLater()
+        self.rows = [LabelRow(s) for s in schemas]
+        for row in self.rows:
+            self.labels_box.addWidget(row)
+        self.comment.setVisible(any(s.comment for s in schemas))
+
+    @property
+    def target(self) -> Target:
+        assert self.workspace is not None
+        return Target(self.workspace.name, self.workspace.host)
+
+    def _save(self, state: QueueState) -> None:
+        self.state = state
+        self.store.save(state)
+
+    def _load(self) -> None:
+        """Show the current trace: from the cache, else fetched in the background."""
+        assert self.state is not None and self.client is not None
+        self._show_progress()
+        trace_id = self.state.current
+        for row in self.rows:
+            row.clear()
+        self.comment.clear()
+        self.message.clear()
+        if trace_id is None:
+            self.trace_line.setText("The queue is empty.")
+            return
+        cached = self._cache.get(trace_id)
+        if cached is not None:
+            self._show(cached)
+            return
+        self.trace = None
+        self.trace_line.setText(f"Loading {trace_id}…")
+        client = self.client
+
+        def work(token: CancelToken) -> Trace:
+            return client.get_trace(trace_id)
+
+        self._runner.start(work, self._loaded,
+                           lambda exc: self.banner.show_error(exc, retry=self._load))
+
+    def _remember(self, trace: Trace) -> None:
+        self._cache[trace.info.trace_id] = trace
+        self._cache.move_to_end(trace.info.trace_id)
+        while len(self._cache) > CACHED_TRACES:
+            self._cache.popitem(last=False)
+
+    def _loaded(self, trace: Trace) -> None:
+        self._remember(trace)
+        if self.state is not None and trace.info.trace_id == self.state.current:
+            self._show(trace)
+
+    def _show(self, trace: Trace) -> None:
+        assert self.client is not None and self.workspace is not None
+        self.banner.hide()
+        self.trace = trace
+        info = trace.info
+        self.trace_line.setText(" · ".join(p for p in (
+            info.trace_id, fmt.timestamp_ms(info.request_time_ms), info.state,
+            fmt.duration_ms(info.duration_ms), info.session and f"session {info.session}",
+            info.user and f"user {info.user}") if p))
+        self.request.setText(readable(info.request_preview) or "(no request preview)")
+        self.response.setText(readable(info.response_preview) or "(no response)")
+        messages = conversation(trace)
+        self.chat.set_cards(chat_cards(messages) if messages else
+                            [("No chat", "No span of this trace holds chat messages.",
+                              "#f1f3f4")])
+        self.spans.clear()
+        for i in key_spans(trace):
+            span = trace.spans[i]
+            status = span.status_message or span.status
+            row = QTreeWidgetItem(self.spans, ["  " * trace.depth[i] + span.name,
+                                               span.span_type,
+                                               fmt.duration_ms(span.duration_ns / 1e6
+                                                               if span.duration_ns is not None
+                                                               else None), status])
+            if span.status == "ERROR":
+                for column in range(4):
+                    row.setForeground(column, Qt.darkRed)
+        self.earlier.show_trace(info, self.client, self.workspace)
+        self._preload_next()
+
+    def _preload_next(self) -> None:
+        assert self.state is not None and self.client is not None
+        position = self.state.position + 1
+        if position >= len(self.state.trace_ids):
+            return
+        trace_id = self.state.trace_ids[position]
+        if trace_id in self._cache:
+            return
+        client = self.client
+
+        def work(token: CancelToken) -> Trace:
+            return client.get_trace(trace_id)
+
+        self._preload.start(work, self._remember, lambda exc: None)  # shown if opened
+
+    def _show_progress(self) -> None:
+        assert self.state is not None
+        total = len(self.state.trace_ids)
+        position = self.state.position + 1 if total else 0
+        self.progress.setText(f"{position} / {total}")
+        self.progress.setToolTip(f"{len(self.state.labelled)} labelled, "
+                                 f"{len(self.state.skipped)} skipped")
+        self.prev_button.setEnabled(self.state.position > 0)
+        self.next_button.setEnabled(self.state.position + 1 < total)
+        self.undo_button.setEnabled(bool(self._steps))
+
+    # -- reviewer steps -------------------------------------------------------------------------
+
+    def go(self, delta: int) -> None:
+        """Move `delta` traces forward (or back) without labelling."""
+        if self.state is None or not self.state.trace_ids:
+            return
+        moved = self.state.at(self.state.position + delta)
+        if moved.position != self.state.position:
+            self._save(moved)
+            self._load()
+
+    def _advance(self, state: QueueState) -> None:
+        if state.position + 1 >= len(state.trace_ids):
+            self._save(state)
+            self._show_progress()
+            self.message.setText(f"Done: {state.done} of {len(state.trace_ids)} traces "
+                                 "reviewed.")
+            self.finished.emit()
+            return
+        self._save(state.at(state.position + 1))
+        self._load()
+
+    def submit(self) -> None:
+        """Queue the labels given for the current trace and move to the next one."""
+        if self.state is None or self.workspace is None or self.state.current is None:
+            return
+        values = [(row.schema, row.value()) for row in self.rows]
+        missing = [s.name for s, v in values if v is None and s.required]
+        if missing:
+            self.message.setText(f"Give {', '.join(missing)} first (y / n, 1-9), or skip (s).")
+            return
+        if not any(v is not None for _, v in values):
+            self.message.setText("Nothing to submit: give a label, or skip (s).")
+            return
+        if not self.workspace.reviewer:
+            if not self.reviewer.text().strip():
+                self.message.setText("Enter your reviewer id first.")
+                self.reviewer.setFocus()
+                return
+            self.workspace = with_reviewer(self.workspace, self.reviewer.text())
+            self.reviewer_row.hide()
+        trace_id, comment = self.state.current, self.comment.text().strip() or None
+        items = [self.outbox.add_create(self.target, trace_id, assessment_body(
+            schema.name, value, self.workspace.reviewer or "",
+            rationale=comment if schema.comment else None))
+            for schema, value in values if value is not None]
+        self._steps.append(_Step(trace_id, self.state.position,
+                                 tuple(i.item_id for i in items)))
+        self.outbox_sender.kick()
+        self.setFocus()
+        self._advance(self.state.with_label(trace_id, [i.item_id for i in items]))
+
+    def skip(self) -> None:
+        """Leave the current trace unlabelled and move on."""
+        if self.state is None or self.state.current is None:
+            return
+        self._steps.append(_Step(self.state.current, self.state.position))
+        self._advance(self.state.with_skip(self.state.current))
+
+    def undo(self) -> None:
+        """Take back the last submit (its labels are withdrawn or deleted) or skip, and return
+        to that trace."""
+        if self.state is None or not self._steps:
+            return
+        step = self._steps.pop()
+        if step.item_ids:
+            for item_id in step.item_ids:
+                retract(self.outbox, self.outbox.get(item_id))
+            state = self.state.without_label(step.trace_id)
+            self.outbox_sender.kick()
+        else:
+            state = self.state.without_skip(step.trace_id)
+        self._save(state.at(step.position))
+        self._load()
+
+    # -- keys -----------------------------------------------------------------------------------
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        key, text = event.key(), event.text().lower()
+        if key in (Qt.Key_Return, Qt.Key_Enter):
+            self.submit()
+        elif key in (Qt.Key_Right, Qt.Key_J):
+            self.go(1)
+        elif key in (Qt.Key_Left, Qt.Key_K):
+            self.go(-1)
+        elif text in ("y", "n"):
+            self._choose("boolean", 0 if text == "y" else 1)
+        elif text.isdigit() and text != "0":
+            self._choose("category", int(text) - 1)
+        elif text == "c":
+            self.comment.setFocus()
+        elif text == "s":
+            self.skip()
+        elif text == "u" or event.matches(QKeySequence.Undo):
+            self.undo()
+        else:
+            super().keyPressEvent(event)
+
+    def _choose(self, kind: str, index: int) -> None:
+        row = next((r for r in self.rows if r.schema.kind == kind), None)
+        if row is not None and row.choose(index):
+            self.message.clear()
