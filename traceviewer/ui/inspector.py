@@ -1,0 +1,365 @@
+"""The span inspector: everything about the selected span.
+
+Tabs: the conversation of chat spans, the documents of retriever spans, inputs and outputs (a
+collapsible JSON tree or the raw text), attributes, and events with exception stack traces.
+Trace content is untrusted: every label here is plain text, never rich text."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont, QFontDatabase, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMenu,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QStackedWidget,
+    QTabWidget,
+    QToolButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from traceviewer.core.model import Span
+from traceviewer.ui.span_tree import format_duration, span_tokens
+
+MAX_CHILDREN = 500  # per JSON node; the raw view always has everything
+PREVIEW_CHARS = 300
+
+
+def plain_label(text: str = "", selectable: bool = True) -> QLabel:
+    """A label that shows `text` literally (never as rich text), wrapping."""
+    label = QLabel()
+    label.setTextFormat(Qt.PlainText)
+    label.setText(text)
+    label.setWordWrap(True)
+    if selectable:
+        label.setTextInteractionFlags(Qt.TextSelectableByMouse | Qt.TextSelectableByKeyboard)
+    return label
+
+
+def to_json_text(value: Any) -> str:
+    """Pretty JSON for display and copying (strings as themselves)."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, indent=2, ensure_ascii=False, default=_plain)
+
+
+def _plain(value: Any) -> Any:
+    return dict(value) if isinstance(value, Mapping) else str(value)
+
+
+def _scalar_text(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False,
+                                                           default=_plain)
+    return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + "…"
+
+
+def span_json(span: Span) -> str:
+    """The span as readable JSON (decoded attributes), for copying."""
+    return to_json_text({
+        "span_id": span.span_id, "parent_id": span.parent_id, "name": span.name,
+        "span_type": span.span_type, "start_ns": span.start_ns, "end_ns": span.end_ns,
+        "status": span.status, "status_message": span.status_message,
+        "attributes": dict(span.attributes),
+        "events": [{"name": e.name, "time_ns": e.time_ns, "attributes": dict(e.attributes)}
+                   for e in span.events],
+    })
+
+
+def copy_text(text: str) -> None:
+    QGuiApplication.clipboard().setText(text)
+
+
+class JsonView(QWidget):
+    """A value as a collapsible JSON tree or as raw text, with copy."""
+
+    VALUE_ROLE = Qt.UserRole
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.value: Any = None
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["Key", "Value"])
+        self.tree.setUniformRowHeights(True)
+        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeToContents)
+        self.tree.setContextMenuPolicy(Qt.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._menu)
+        self.tree.setSelectionMode(QAbstractItemView.SingleSelection)
+        QShortcut(QKeySequence.Copy, self.tree, self._copy_selected,
+                  context=Qt.WidgetShortcut)
+        self.raw = QPlainTextEdit(readOnly=True)
+        self.raw.setFont(QFontDatabase.systemFont(QFontDatabase.FixedFont))
+        self.raw.setLineWrapMode(QPlainTextEdit.WidgetWidth)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.tree)
+        self.stack.addWidget(self.raw)
+        self.raw_button = QToolButton(text="Raw", checkable=True,
+                                      toolTip="Show the value as raw text")
+        self.raw_button.toggled.connect(lambda on: self.stack.setCurrentIndex(int(on)))
+        copy = QToolButton(text="Copy", toolTip="Copy the whole value as JSON")
+        copy.clicked.connect(lambda: copy_text(to_json_text(self.value)))
+        self.empty = plain_label("", selectable=False)
+        self.empty.setStyleSheet("color: #5f6368")
+        bar = QHBoxLayout()
+        bar.addWidget(self.empty, 1)
+        bar.addWidget(self.raw_button)
+        bar.addWidget(copy)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 4, 0, 0)
+        layout.addLayout(bar)
+        layout.addWidget(self.stack)
+
+    def set_value(self, value: Any, empty_text: str) -> None:
+        """Show a value (None: the empty text)."""
+        self.value = value
+        self.tree.clear()
+        self.empty.setText(empty_text if value is None else "")
+        self.raw.setPlainText("" if value is None else to_json_text(value))
+        if value is None:
+            return
+        if isinstance(value, dict | list):
+            self._fill(self.tree.invisibleRootItem(), value)
+            self.tree.expandToDepth(1)
+        else:
+            self._add(self.tree.invisibleRootItem(), "value", value)
+        self.raw_button.setChecked(isinstance(value, str) and "\n" in value)
+
+    def _fill(self, parent: QTreeWidgetItem, value: dict | list) -> None:
+        pairs = list(value.items()) if isinstance(value, dict) else list(enumerate(value))
+        for key, child in pairs[:MAX_CHILDREN]:
+            self._add(parent, str(key), child)
+        if len(pairs) > MAX_CHILDREN:
+            QTreeWidgetItem(parent, ["…", f"{len(pairs) - MAX_CHILDREN} more (see Raw)"])
+
+    def _add(self, parent: QTreeWidgetItem, key: str, value: Any) -> None:
+        if isinstance(value, dict | list):
+            summary = f"{{{len(value)} keys}}" if isinstance(value, dict) else f"[{len(value)}]"
+            item = QTreeWidgetItem(parent, [key, summary])
+            self._fill(item, value)
+        else:
+            item = QTreeWidgetItem(parent, [key, _scalar_text(value)])
+        item.setData(0, self.VALUE_ROLE, value)
+
+    def _copy_selected(self) -> None:
+        item = self.tree.currentItem()
+        if item is not None:
+            copy_text(to_json_text(item.data(0, self.VALUE_ROLE)))
+
+    def _menu(self, pos) -> None:
+        item = self.tree.itemAt(pos)
+        if item is None:
+            return
+        menu = QMenu(self)
+        menu.addAction("Copy value", lambda: copy_text(to_json_text(item.data(0,
+                                                                               self.VALUE_ROLE))))
+        menu.addAction("Copy key", lambda: copy_text(item.text(0)))
+        menu.exec(self.tree.viewport().mapToGlobal(pos))
+
+
+class Cards(QScrollArea):
+    """A vertical list of titled plain-text cards (chat messages, documents)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.NoFrame)
+        self._body = QWidget()
+        self._layout = QVBoxLayout(self._body)
+        self._layout.setAlignment(Qt.AlignTop)
+        self.setWidget(self._body)
+
+    def set_cards(self, cards: list[tuple[str, str, str]]) -> None:
+        """Replace the cards: (title, text, background colour) each."""
+        while self._layout.count():
+            widget = self._layout.takeAt(0).widget()
+            if widget is not None:
+                widget.deleteLater()
+        for title, text, colour in cards:
+            card = QFrame()
+            card.setObjectName("card")
+            card.setStyleSheet(f"QFrame#card {{ background: {colour}; border-radius: 6px; }}")
+            box = QVBoxLayout(card)
+            head = plain_label(title)
+            font = QFont(head.font())
+            font.setBold(True)
+            head.setFont(font)
+            box.addWidget(head)
+            box.addWidget(plain_label(text))
+            self._layout.addWidget(card)
+
+
+ROLE_COLOURS = {"user": "#e8f0fe", "assistant": "#e6f4ea", "system": "#f1f3f4",
+                "tool": "#fef7e0"}
+
+
+def message_text(message: Mapping[str, Any]) -> str:
+    """A chat message's content as text: string content, text parts, and tool calls."""
+    content = message.get("content")
+    if isinstance(content, list):
+        parts = [p.get("text", "") if isinstance(p, Mapping) else str(p) for p in content]
+        text = "\n".join(part for part in parts if part)
+    else:
+        text = "" if content is None else str(content)
+    for call in message.get("tool_calls") or ():
+        function = call.get("function", {}) if isinstance(call, Mapping) else {}
+        text += f"\n→ {function.get('name', '?')}({function.get('arguments', '')})"
+    return text.strip()
+
+
+def chat_cards(messages) -> list[tuple[str, str, str]]:
+    """Cards for a conversation."""
+    cards = []
+    for message in messages:
+        role = str(message.get("role", "?"))
+        title = role if not message.get("name") else f"{role} · {message['name']}"
+        cards.append((title, message_text(message), ROLE_COLOURS.get(role, "#f1f3f4")))
+    return cards
+
+
+def document_cards(outputs: Any) -> list[tuple[str, str, str]] | None:
+    """Cards for a retriever's documents, or None if the outputs are not a document list."""
+    if not isinstance(outputs, list) or not outputs or not all(
+            isinstance(d, Mapping) and "page_content" in d for d in outputs):
+        return None
+    cards = []
+    for number, doc in enumerate(outputs, 1):
+        metadata = doc.get("metadata") or {}
+        source = doc.get("id") or metadata.get("doc_uri") or metadata.get("source") or ""
+        score = metadata.get("score", metadata.get("relevance_score"))
+        title = " · ".join(str(p) for p in (f"#{number}", source,
+                                              None if score is None else f"score {score}") if p)
+        cards.append((title, str(doc.get("page_content", "")), "#f8f9fa"))
+    return cards
+
+
+class Inspector(QWidget):
+    """Shows one span; empty until a span is selected."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.span: Span | None = None
+        self.title = plain_label()
+        font = QFont(self.title.font())
+        font.setBold(True)
+        font.setPointSizeF(font.pointSizeF() + 1)
+        self.title.setFont(font)
+        self.summary = plain_label()
+        self.summary.setStyleSheet("color: #3c4043")
+        copy_id = QPushButton("Copy id", toolTip="Copy the span id")
+        copy_id.clicked.connect(lambda: self.span and copy_text(self.span.span_id))
+        copy_span = QPushButton("Copy span as JSON",
+                                toolTip="Copy the whole span (attributes decoded) as JSON")
+        copy_span.clicked.connect(lambda: self.span and copy_text(span_json(self.span)))
+        buttons = QHBoxLayout()
+        buttons.addWidget(copy_id)
+        buttons.addWidget(copy_span)
+        buttons.addStretch(1)
+
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.chat = Cards()
+        self.documents = Cards()
+        self.inputs = JsonView()
+        self.outputs = JsonView()
+        self.attributes = JsonView()
+        self.events = QPlainTextEdit(readOnly=True)
+        self.events.setFont(QFontDatabase.systemFont(QFontDatabase.FixedFont))
+        self.events.setLineWrapMode(QPlainTextEdit.NoWrap)
+
+        self.placeholder = plain_label("Select a span in the tree or the timeline.", False)
+        self.placeholder.setAlignment(Qt.AlignCenter)
+        self.placeholder.setStyleSheet("color: #5f6368")
+        self.body = QWidget()
+        body = QVBoxLayout(self.body)
+        body.setContentsMargins(0, 0, 0, 0)
+        body.addWidget(self.title)
+        body.addWidget(self.summary)
+        body.addLayout(buttons)
+        body.addWidget(self.tabs, 1)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.placeholder)
+        self.stack.addWidget(self.body)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 0, 0, 0)
+        layout.addWidget(self.stack)
+
+    def show_span(self, span: Span | None) -> None:
+        """Show a span (None: the placeholder)."""
+        self.span = span
+        if span is None:
+            self.stack.setCurrentWidget(self.placeholder)
+            return
+        self.stack.setCurrentWidget(self.body)
+        self.title.setText(span.name)
+        facts = [span.span_type, span.status, format_duration(span.duration_ns),
+                 f"span {span.span_id}"]
+        tokens = span_tokens(span)
+        if tokens is not None:
+            usage = span.token_usage
+            facts.append(f"{tokens:,} tokens ({usage.get('input_tokens', '?')} in, "
+                         f"{usage.get('output_tokens', '?')} out)")
+        if span.status_message:
+            facts.append(span.status_message)
+        self.summary.setText(" · ".join(facts))
+
+        previous = self.tabs.tabText(self.tabs.currentIndex())
+        self.tabs.clear()
+        messages = span.chat_messages
+        if messages:
+            self.chat.set_cards(chat_cards(messages))
+            self.tabs.addTab(self.chat, "Chat")
+        docs = document_cards(span.outputs)
+        if docs:
+            self.documents.set_cards(docs)
+            self.tabs.addTab(self.documents, f"Documents ({len(docs)})")
+        self.inputs.set_value(span.inputs, "No inputs recorded.")
+        self.outputs.set_value(span.outputs, "No outputs recorded (a span that raised has "
+                               "none)." if span.status == "ERROR" else "No outputs recorded.")
+        self.tabs.addTab(self.inputs, "Inputs")
+        self.tabs.addTab(self.outputs, "Outputs")
+        self.attributes.set_value(dict(span.attributes), "No attributes.")
+        self.tabs.addTab(self.attributes, f"Attributes ({len(span.attributes)})")
+        self.events.setPlainText(events_text(span))
+        label = f"Exceptions ({len(span.exceptions)})" if span.exceptions else (
+            f"Events ({len(span.events)})")
+        self.tabs.addTab(self.events, label)
+        # Stay on the same kind of tab while moving through spans; errors show first.
+        names = [self.tabs.tabText(i) for i in range(self.tabs.count())]
+        wanted = next((i for i, n in enumerate(names) if n.split(" (")[0] ==
+                       previous.split(" (")[0]), 0)
+        if span.exceptions and span.status == "ERROR":
+            wanted = len(names) - 1
+        self.tabs.setCurrentIndex(wanted)
+
+
+def events_text(span: Span) -> str:
+    """Events as text; exceptions with their type, message and stack trace."""
+    if not span.events:
+        return "No events."
+    blocks = []
+    for event in span.events:
+        attrs = dict(event.attributes)
+        if event.name == "exception":
+            head = (f"{attrs.pop('exception.type', 'Exception')}: "
+                    f"{attrs.pop('exception.message', '')}")
+            stack = attrs.pop("exception.stacktrace", "")
+            lines = [f"● exception  +{format_duration(event.time_ns - span.start_ns)}", head]
+            if stack:
+                lines += ["", str(stack).rstrip()]
+        else:
+            lines = [f"● {event.name}  +{format_duration(event.time_ns - span.start_ns)}"]
+        lines += [f"{k}: {_scalar_text(v)}" for k, v in attrs.items()]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)

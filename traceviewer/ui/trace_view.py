@@ -1,0 +1,685 @@
+"""The trace detail view: header, span tree and timeline side by side, span inspector, and the
+trace's assessments.
+
+Loading (server, cache or file), JSON parsing and the tree layout all run in the background
+through one `TaskRunner`, so opening another trace cancels the previous load. The Qt model
+only adapts the arrays `TreeLayout` computed."""
+
+from __future__ import annotations
+
+import gc
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QFont, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QTabWidget,
+    QToolButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from traceviewer.core.cache import TraceCache
+from traceviewer.core.cancel import CancelToken
+from traceviewer.core.client import RestClient
+from traceviewer.core.fmt import duration_ms
+from traceviewer.core.model import Trace, TraceInfo
+from traceviewer.core.otlp import dump_trace, load_trace_file, parse_trace
+from traceviewer.ui.banner import ErrorBanner
+from traceviewer.ui.inspector import Inspector, copy_text, plain_label
+from traceviewer.ui.span_tree import SpanTreeModel, SpanTreeView, TreeLayout
+from traceviewer.ui.tasks import TaskRunner
+from traceviewer.ui.timeline import Timeline
+
+INITIAL_ROWS = 2000  # expand levels of the tree on open while it shows at most this many rows
+SEARCH_DELAY_MS = 250
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """A trace ready to show: its layout, where it came from, and when it was cached."""
+
+    layout: TreeLayout
+    source: str
+    cached_at: float | None = None
+
+
+class _GcPause:
+    """Counts the loads in flight that turned the cyclic garbage collector off."""
+
+    lock = threading.Lock()
+    count = 0
+    was_enabled = True
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while a trace is read and laid out.
+
+    A big trace is millions of small acyclic objects: the collections their allocation
+    triggers cost three to four times the parse, and each one holds the GIL (the GUI freezes).
+    Afterwards they move to the permanent generation (`gc.freeze`), so later collections skip
+    them too; being acyclic, they are still freed by reference counting when the trace closes."""
+    with _GcPause.lock:
+        if _GcPause.count == 0:
+            _GcPause.was_enabled = gc.isenabled()
+            gc.disable()
+        _GcPause.count += 1
+    try:
+        yield
+    finally:
+        with _GcPause.lock:
+            _GcPause.count -= 1
+            if _GcPause.count == 0 and _GcPause.was_enabled:
+                gc.freeze()
+                gc.enable()
+
+
+DISCARD_CHUNK = 2000
+
+
+def discard(holder: list[TreeLayout], token: CancelToken | None = None) -> None:
+    """Free the trace of the layout in `holder` (which this empties) a chunk of spans at a
+    time, so that freeing 100k spans never holds the GIL, and so the GUI, for long."""
+    trace = holder.pop().trace
+    spans = list(trace.spans)
+    del trace  # unless something else still holds it, only `spans` keeps the spans alive now
+    while spans:
+        del spans[-DISCARD_CHUNK:]
+
+
+def initial_expansion(layout: TreeLayout, budget: int = INITIAL_ROWS) -> list[int]:
+    """Nodes to expand on open, parents first: whole tree levels while the tree shows at most
+    `budget` rows (the top level is always expanded)."""
+    expanded: list[int] = []
+    level = layout.top_nodes()
+    shown = len(level)
+    while level:
+        below = [child for node in level for child in layout.children(node)]
+        if not below or (expanded and shown + len(below) > budget):
+            break
+        expanded += [node for node in level if layout.child_count[node]]
+        shown += len(below)
+        level = below
+    return expanded
+
+
+def _chip(text: str, colour: str, tooltip: str) -> QLabel:
+    label = plain_label(text, selectable=False)
+    label.setWordWrap(False)
+    label.setStyleSheet(f"background: {colour}; border-radius: 4px; padding: 1px 6px;")
+    label.setToolTip(tooltip)
+    label.hide()
+    return label
+
+
+class TraceHeader(QFrame):
+    """Trace id, client request id, state, duration, tokens, session, user, tags, markers."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.title = plain_label()
+        font = QFont(self.title.font())
+        font.setBold(True)
+        font.setPointSizeF(font.pointSizeF() + 2)
+        self.title.setFont(font)
+        self.trace_id = plain_label()
+        self.request_id = plain_label()
+        copy_trace = QToolButton(text="Copy", toolTip="Copy the trace id")
+        copy_trace.clicked.connect(lambda: copy_text(self.trace_id.text()))
+        self.copy_request = QToolButton(text="Copy", toolTip="Copy the client request id")
+        self.copy_request.clicked.connect(lambda: copy_text(self.request_id.text()))
+        self.state = _chip("", "#e6f4ea", "Trace state")
+        self.in_progress = _chip("in progress", "#fef7e0",
+                                 "The trace is still running: spans may be missing. Reload "
+                                 "(F5) to see more.")
+        self.partial = _chip("", "#fef7e0", "")
+        self.cached = _chip("", "#e8f0fe", "Shown from the local cache. Reload (F5) to fetch "
+                                           "it from the server again.")
+        self.facts = plain_label()
+        self.facts.setStyleSheet("color: #3c4043")
+        self.tags = plain_label()
+        self.tags.setStyleSheet("color: #5f6368")
+
+        ids = QHBoxLayout()
+        for widget in (QLabel("Trace"), self.trace_id, copy_trace, QLabel("  Request"),
+                       self.request_id, self.copy_request):
+            ids.addWidget(widget)
+        ids.addStretch(1)
+        top = QHBoxLayout()
+        top.addWidget(self.title)
+        for chip in (self.state, self.in_progress, self.partial, self.cached):
+            top.addWidget(chip)
+        top.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 2, 4, 2)
+        layout.setSpacing(2)
+        layout.addLayout(top)
+        layout.addLayout(ids)
+        layout.addWidget(self.facts)
+        layout.addWidget(self.tags)
+
+    def show_trace(self, layout: TreeLayout, cached_at: float | None) -> None:
+        trace = layout.trace
+        info = trace.info
+        self.title.setText(info.name or (trace.spans[0].name if trace.spans else "(no spans)"))
+        self.trace_id.setText(info.trace_id)
+        self.request_id.setText(info.client_request_id or "—")
+        self.copy_request.setEnabled(bool(info.client_request_id))
+        ok = info.state == "OK"
+        self.state.setText(info.state)
+        self.state.setStyleSheet(self.state.styleSheet().split("background")[0] +
+                                 f"background: {'#e6f4ea' if ok else '#fce8e6'}; "
+                                 "border-radius: 4px; padding: 1px 6px;")
+        self.state.show()
+        self.in_progress.setVisible(layout.in_progress)
+        expected = info.num_spans
+        self.partial.setVisible(trace.partial)
+        if trace.partial:
+            self.partial.setText(f"partial: {len(trace.spans):,} of {expected:,} spans")
+            self.partial.setToolTip("The server recorded more spans than it returned (still "
+                                    "exporting, or lost). Reload (F5) later.")
+        self.cached.setVisible(cached_at is not None)
+        if cached_at is not None:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(cached_at))
+            self.cached.setText(f"cached at {when}")
+        self.facts.setText(header_facts(trace))
+        tags = {k: v for k, v in info.tags.items() if not k.startswith("mlflow.")}
+        self.tags.setText("Tags: " + ", ".join(f"{k}={v}" for k, v in sorted(tags.items()))
+                          if tags else "")
+        self.tags.setVisible(bool(tags))
+
+
+def header_facts(trace: Trace) -> str:
+    """Started, duration, spans, tokens, session and user as one line."""
+    info = trace.info
+    facts = [time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.request_time_ms / 1000))]
+    if info.duration_ms is not None:
+        facts.append(duration_ms(info.duration_ms))
+    facts.append(f"{len(trace.spans):,} spans")
+    usage = info.token_usage
+    if usage and usage.get("total_tokens") is not None:
+        facts.append(f"{int(usage['total_tokens']):,} tokens")
+    if info.session:
+        facts.append(f"session {info.session}")
+    if info.user:
+        facts.append(f"user {info.user}")
+    return " · ".join(facts)
+
+
+class AssessmentList(QTreeWidget):
+    """The trace's assessments, read-only (the review view edits them)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setHeaderLabels(["Name", "Value", "Source", "Rationale"])
+        self.setRootIsDecorated(False)
+        self.setUniformRowHeights(True)
+        self.header().setSectionResizeMode(QHeaderView.Interactive)
+        self.setColumnWidth(0, 150)
+        self.setColumnWidth(1, 90)
+        self.setColumnWidth(2, 150)
+
+    def show_info(self, info: TraceInfo) -> None:
+        """Show the assessments of a trace info."""
+        self.clear()
+        for a in info.assessments:
+            value = a.error or ("" if a.value is None else str(a.value))
+            item = QTreeWidgetItem(self, [a.name, value, f"{a.source_type} {a.source_id}".strip(),
+                                          a.rationale or ""])
+            if not a.valid:
+                item.setToolTip(0, "Overridden by a newer assessment")
+                for column in range(4):
+                    item.setForeground(column, Qt.gray)
+
+
+class TraceView(QWidget):
+    """The detail view of one trace. See the module docstring."""
+
+    status_message = Signal(str)
+    trace_shown = Signal(object)  # the Trace, once its tree and timeline are populated
+    load_failed = Signal(str)
+
+    def __init__(self, parent=None, cache: TraceCache | None = None):
+        super().__init__(parent)
+        self.cache = cache or TraceCache()
+        self.trace: Trace | None = None
+        self._client: RestClient | None = None
+        self._trace_id: str | None = None
+        self._runner = TaskRunner(self)
+        self._search_runner = TaskRunner(self)
+        self._export_runner = TaskRunner(self)
+        self._discard_runner = TaskRunner(self)
+        self._matches: list[int] = []
+        self._match_pos = -1
+
+        self.banner = ErrorBanner()
+        self.header = TraceHeader()
+        self.model = SpanTreeModel(self)
+        self.tree = SpanTreeView(self.model)
+        self.timeline = Timeline()
+        self.inspector = Inspector()
+        self.assessments = AssessmentList()
+        self._build_toolbar()
+        self._build_progress()
+        self._build_layout()
+        self._connect()
+        self.setAcceptDrops(True)
+        self._show_empty()
+
+    # -- construction -------------------------------------------------------------------------
+
+    def _action(self, text: str, shortcut, slot, tip: str) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+            action.setShortcutContext(Qt.WidgetWithChildrenShortcut)
+        action.setToolTip(f"{tip} ({QKeySequence(shortcut).toString()})" if shortcut else tip)
+        action.triggered.connect(slot)
+        self.addAction(action)
+        return action
+
+    def _build_toolbar(self) -> None:
+        self.search = QLineEdit(placeholderText="Search spans: names, attributes, inputs, "
+                                                "outputs  (Ctrl+F)")
+        self.search.setClearButtonEnabled(True)
+        self.match_label = QLabel("")
+        self.match_label.setMinimumWidth(90)
+        self.find_action = self._action("Find", QKeySequence.Find, self._focus_search,
+                                        "Search inside the trace")
+        self.next_action = self._action("Next", QKeySequence.FindNext,
+                                        lambda: self._step_match(1), "Next match")
+        self.prev_action = self._action("Previous", QKeySequence.FindPrevious,
+                                        lambda: self._step_match(-1), "Previous match")
+        self.expand_action = self._action("Expand all", "Ctrl+Shift+E", self._expand_all,
+                                          "Expand every span")
+        self.collapse_action = self._action("Collapse all", "Ctrl+Shift+C", self._collapse_all,
+                                            "Collapse every span")
+        self.errors_action = self._action("Expand to errors", "Ctrl+E", self._expand_to_errors,
+                                          "Show and select the spans that failed")
+        self.fit_action = self._action("Fit timeline", None, self.timeline.fit,
+                                       "Show the whole trace duration on the timeline (0)")
+        self.reload_action = self._action("Reload", QKeySequence.Refresh, self.reload,
+                                          "Fetch the trace from the server again")
+        self.open_action = self._action("Open trace file…", QKeySequence.Open,
+                                        self._choose_file, "Open a trace saved as JSON")
+        self.export_action = self._action("Export trace…", QKeySequence.Save,
+                                          self._choose_export, "Save the trace as JSON")
+        self.toolbar = QHBoxLayout()
+        self.toolbar.addWidget(self.search, 1)
+        for action in (self.prev_action, self.next_action):
+            self.toolbar.addWidget(self._button(action))
+        self.toolbar.addWidget(self.match_label)
+        for action in (self.expand_action, self.collapse_action, self.errors_action,
+                       self.fit_action, self.reload_action, self.open_action,
+                       self.export_action):
+            self.toolbar.addWidget(self._button(action))
+
+    @staticmethod
+    def _button(action: QAction) -> QToolButton:
+        button = QToolButton()
+        button.setDefaultAction(action)
+        return button
+
+    def _build_progress(self) -> None:
+        self.progress_label = QLabel()
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 0)
+        self.progress_bar.setMaximumWidth(160)
+        self.cancel_button = QPushButton("Cancel", toolTip="Stop loading (Esc)")
+        self.cancel_button.setShortcut(QKeySequence(Qt.Key_Escape))
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress = QWidget()
+        row = QHBoxLayout(self.progress)
+        row.setContentsMargins(4, 0, 4, 0)
+        row.addWidget(self.progress_bar)
+        row.addWidget(self.progress_label, 1)
+        row.addWidget(self.cancel_button)
+        self.progress.hide()
+
+    def _build_layout(self) -> None:
+        self.split = QSplitter(Qt.Horizontal)
+        self.split.addWidget(self.tree)
+        self.split.addWidget(self.timeline)
+        self.side = QTabWidget()
+        self.side.addTab(self.inspector, "Span")
+        self.side.addTab(self.assessments, "Assessments")
+        self.split.addWidget(self.side)
+        self.split.setStretchFactor(0, 4)
+        self.split.setStretchFactor(1, 3)
+        self.split.setStretchFactor(2, 3)
+        self.split.setSizes([560, 420, 420])
+        self.empty = plain_label("No trace open.\n\nOpen one from the trace table, press Ctrl+O "
+                                 "to open a trace JSON file, or drop a file here.", False)
+        self.empty.setAlignment(Qt.AlignCenter)
+        self.empty.setStyleSheet("color: #5f6368")
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.empty)
+        content = QWidget()
+        box = QVBoxLayout(content)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(self.header)
+        box.addLayout(self.toolbar)
+        box.addWidget(self.split, 1)
+        self.pages.addWidget(content)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.pages, 1)
+
+    def _connect(self) -> None:
+        self._rows_timer = QTimer(self, singleShot=True, interval=0)
+        self._rows_timer.timeout.connect(self._sync_rows)
+        self._search_timer = QTimer(self, singleShot=True, interval=SEARCH_DELAY_MS)
+        self._search_timer.timeout.connect(self._run_search)
+        self.search.textChanged.connect(lambda _: self._search_timer.start())
+        self.search.returnPressed.connect(lambda: self._step_match(1))
+        for signal in (self.tree.verticalScrollBar().valueChanged, self.tree.expanded,
+                       self.tree.collapsed, self.model.modelReset, self.timeline.resized):
+            signal.connect(self._schedule_rows)
+        self.tree.viewport().installEventFilter(self)
+        self.tree.selectionModel().currentChanged.connect(self._current_changed)
+        self.timeline.span_clicked.connect(self.tree.select_node)
+        self.timeline.scroll_rows.connect(
+            lambda d: self.tree.verticalScrollBar().setValue(
+                self.tree.verticalScrollBar().value() + d))
+        self.timeline.step_rows.connect(self._step_row)
+
+    def eventFilter(self, obj, event):
+        if event.type() == event.Type.Resize:
+            self._schedule_rows()
+        return super().eventFilter(obj, event)
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def open_trace(self, client: RestClient, trace_id: str, use_cache: bool = True) -> None:
+        """Load a trace in the background (from the cache when present) and show it."""
+        self._client, self._trace_id = client, trace_id
+        cache, host = self.cache, client.host
+
+        def work(token: CancelToken) -> Loaded:
+            if use_cache:
+                hit = cache.get(host, trace_id)
+                if hit is not None:
+                    token.progress(f"Laying out {len(hit.trace.spans):,} spans…")
+                    return Loaded(TreeLayout(hit.trace, token), host, hit.cached_at)
+            token.progress(f"Downloading trace {trace_id}…")
+            raw = client.get_trace_raw(trace_id)
+            token.check()
+            token.progress(f"Reading {len(raw) / 1e6:.1f} MB of spans…")
+            trace = parse_trace(raw)
+            token.check()
+            # A running or partial trace changes: only finished ones are worth keeping.
+            if not trace.in_progress and not trace.partial:
+                cache.put(host, trace_id, raw)
+            token.progress(f"Laying out {len(trace.spans):,} spans…")
+            return Loaded(TreeLayout(trace, token), host)
+
+        self._start(work, f"Opening trace {trace_id}…")
+
+    def reload(self) -> None:
+        """Fetch the open trace from the server again, bypassing the cache."""
+        if self._client is not None and self._trace_id is not None:
+            self.open_trace(self._client, self._trace_id, use_cache=False)
+
+    def show_trace(self, trace: Trace) -> None:
+        """Show a trace already in memory (its layout is computed in the background)."""
+        self._client = self._trace_id = None
+        self._start(lambda token: Loaded(TreeLayout(trace, token), "memory"),
+                    "Preparing the trace…")
+
+    def open_file(self, path: str | Path) -> None:
+        """Open a trace JSON file (REST get response or MLflow's Trace.to_json format)."""
+        self._client = self._trace_id = None
+        path = str(path)
+        self._start(lambda token: Loaded(TreeLayout(load_trace_file(path), token), path),
+                    f"Opening {Path(path).name}…")
+
+    def export_trace(self, path: str | Path) -> None:
+        """Save the open trace as JSON (MLflow's Trace.to_json format) in the background."""
+        trace = self.trace
+        if trace is None:
+            self.status_message.emit("No trace to export.")
+            return
+        path = Path(path)
+        self._export_runner.start(
+            lambda token: path.write_bytes(dump_trace(trace)),
+            lambda _: self.status_message.emit(f"Exported {trace.info.trace_id} to {path}"),
+            lambda exc: self.banner.show_error(f"Could not export the trace to {path}: {exc}"))
+
+    def cancel(self) -> None:
+        """Stop the load in flight."""
+        if self._runner.busy:
+            self._runner.cancel()
+            self.progress.hide()
+            self.status_message.emit("Loading cancelled.")
+
+    # -- loading ------------------------------------------------------------------------------
+
+    def _start(self, work: Callable[[CancelToken], Loaded], message: str) -> None:
+        self.banner.hide()
+        self._search_runner.cancel()
+        self.progress_label.setText(message)
+        self.progress.show()
+        started = time.perf_counter()
+
+        def done(loaded: Loaded) -> None:
+            self.progress.hide()
+            self._show(loaded)
+            self.status_message.emit(
+                f"Opened {len(loaded.layout.trace.spans):,} spans in "
+                f"{time.perf_counter() - started:.2f} s")
+
+        def failed(exc: Exception) -> None:
+            self.progress.hide()
+            retry = self.reload if self._client is not None else None
+            self.banner.show_error(str(exc), retry)
+            self.load_failed.emit(str(exc))
+
+        def run(token: CancelToken) -> Loaded:
+            with gc_paused():
+                return work(token)
+
+        self._runner.start(run, done, failed, self.progress_label.setText)
+
+    def _show(self, loaded: Loaded) -> None:
+        layout = loaded.layout
+        previous = [self.model.layout] if self.model.layout not in (None, layout) else []
+        trace = self.trace = layout.trace
+        self.pages.setCurrentIndex(1)
+        self.header.show_trace(layout, loaded.cached_at)
+        self.assessments.show_info(trace.info)
+        count = len(trace.info.assessments)
+        self.side.setTabText(1, f"Assessments ({count})" if count else "Assessments")
+        self._matches, self._match_pos = [], -1
+        self.match_label.setText("")
+        self.timeline.set_layout(layout)
+        self.tree.setUpdatesEnabled(False)
+        self.model.set_layout(layout)
+        for node in initial_expansion(layout):
+            self.tree.expand(self.model.index_of(node))
+        self.tree.setUpdatesEnabled(True)
+        self.timeline.set_header_height(self.tree.header().height())
+        first = self.model.index(0, 0)
+        if first.isValid():
+            self.tree.setCurrentIndex(first)
+        else:
+            self.inspector.show_span(None)
+        self._sync_rows()
+        if previous:
+            self._discard_runner.start(lambda token: discard(previous, token), lambda _: None)
+        if self.search.text():
+            self._run_search()
+        self.trace_shown.emit(trace)
+
+    def _show_empty(self) -> None:
+        self.pages.setCurrentIndex(0)
+
+    # -- tree / timeline sync -----------------------------------------------------------------
+
+    def _schedule_rows(self, *_) -> None:
+        self._rows_timer.start()
+
+    def _sync_rows(self) -> None:
+        """Hand the timeline the nodes of the rows the tree shows, top to bottom."""
+        if self.model.layout is None:
+            self.timeline.set_rows([], 1)
+            return
+        index = self.tree.indexAt(QPoint(1, 1))
+        row_height = self.tree.rowHeight(index) if index.isValid() else 0
+        if row_height <= 0:
+            row_height = max(self.tree.sizeHintForRow(0), 1)
+        wanted = self.tree.viewport().height() // row_height + 2
+        rows = []
+        while index.isValid() and len(rows) < wanted:
+            rows.append(self.model.node(index))
+            index = self.tree.indexBelow(index)
+        self.timeline.set_header_height(self.tree.header().height())
+        self.timeline.set_rows(rows, row_height)
+
+    def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        layout = self.model.layout
+        node = self.model.node(current)
+        self.timeline.set_selected(node)
+        if layout is None or node < 0 or node == layout.syn:
+            self.inspector.show_span(None)
+            return
+        self.inspector.show_span(layout.trace.spans[node])
+
+    def _step_row(self, delta: int) -> None:
+        index = self.tree.currentIndex()
+        target = self.tree.indexBelow(index) if delta > 0 else self.tree.indexAbove(index)
+        if target.isValid():
+            self.tree.setCurrentIndex(target)
+
+    def _expand_all(self) -> None:
+        self.tree.expandAll()
+
+    def _collapse_all(self) -> None:
+        self.tree.collapseAll()
+
+    def _expand_to_errors(self) -> None:
+        count = self.tree.expand_to_errors()
+        self.status_message.emit(f"{count:,} spans failed." if count else "No span failed.")
+
+    # -- search -------------------------------------------------------------------------------
+
+    def _focus_search(self) -> None:
+        self.search.setFocus()
+        self.search.selectAll()
+
+    def _run_search(self) -> None:
+        layout, text = self.model.layout, self.search.text().strip()
+        if layout is None or not text:
+            self._search_runner.cancel()
+            self._set_matches([])
+            return
+        self.match_label.setText("searching…")
+        self._search_runner.start(lambda token: layout.search(text, token), self._set_matches,
+                                  lambda exc: self.match_label.setText("search failed"))
+
+    def _set_matches(self, matches: list[int]) -> None:
+        self._matches = matches
+        self._match_pos = -1
+        self.model.matches = set(matches)
+        self.timeline.set_matches(self.model.matches, -1)
+        if matches:
+            self._step_match(1)
+        else:
+            self.model.current_match = -1
+            self.match_label.setText("no match" if self.search.text().strip() else "")
+            self.tree.viewport().update()
+
+    def _step_match(self, delta: int) -> None:
+        if not self._matches:
+            return
+        self._match_pos = (self._match_pos + delta) % len(self._matches)
+        node = self._matches[self._match_pos]
+        self.model.current_match = node
+        self.timeline.set_matches(self.model.matches, node)
+        self.match_label.setText(f"{self._match_pos + 1} of {len(self._matches):,}")
+        self.tree.select_node(node)
+        self.tree.viewport().update()
+
+    # -- files --------------------------------------------------------------------------------
+
+    def _choose_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open trace", "", "Trace JSON (*.json);;"
+                                                                     "All files (*)")
+        if path:
+            self.open_file(path)
+
+    def _choose_export(self) -> None:
+        if self.trace is None:
+            return
+        name = f"{self.trace.info.trace_id or 'trace'}.json"
+        path, _ = QFileDialog.getSaveFileName(self, "Export trace", name, "Trace JSON (*.json)")
+        if path:
+            self.export_trace(path)
+
+    def dragEnterEvent(self, event) -> None:
+        if _dropped_file(event) is not None:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        path = _dropped_file(event)
+        if path is not None:
+            event.acceptProposedAction()
+            self.open_file(path)
+
+
+def _dropped_file(event) -> str | None:
+    urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
+    local = [u.toLocalFile() for u in urls if u.isLocalFile()]
+    return local[0] if len(local) == 1 else None
+
+
+def run_standalone(path: str, screenshot: str | None = None) -> int:
+    """`traceviewer open FILE`: a window with just the detail view of a trace file."""
+    from PySide6.QtWidgets import QMainWindow
+
+    from traceviewer.ui.app import application, capture_when_loaded
+
+    app = application()
+    window = QMainWindow()
+    view = TraceView()
+    window.setCentralWidget(view)
+    window.setWindowTitle(f"{Path(path).name} – Trace Viewer")
+    window.statusBar().show()
+    view.status_message.connect(window.statusBar().showMessage)
+    window.resize(1500, 900)
+    view.open_file(path)
+    window.show()
+    if not screenshot:
+        return app.exec()
+    outcome = {}
+
+    def saved(loaded: bool) -> None:
+        outcome["ok"] = loaded and not view.banner.isVisible()
+        if view.banner.isVisible():
+            print(f"traceviewer: {view.banner.label.text()}", file=sys.stderr)
+        window.close()
+        app.quit()
+
+    capture_when_loaded(window, screenshot, saved)
+    app.exec()
+    return 0 if outcome.get("ok") else 1
