@@ -204,6 +204,7 @@ class SessionsView(QWidget):
         header.setStretchLastSection(True)
         self.summary = QLabel()
         self.summary.setTextFormat(Qt.TextFormat.PlainText)
+        self.summary.setContentsMargins(4, 0, 4, 2)
         self.sessions_empty = empty_label()
         self.sessions_stack = QStackedWidget()
         self.sessions_stack.addWidget(self.table)
@@ -225,6 +226,7 @@ class SessionsView(QWidget):
         self.conversation_title = QLabel()
         self.conversation_title.setTextFormat(Qt.TextFormat.PlainText)
         self.conversation_title.setWordWrap(True)
+        self.conversation_title.setContentsMargins(4, 0, 4, 2)
         self.conversation_title.setTextInteractionFlags(
             Qt.TextInteractionFlag.TextSelectableByMouse)
         self.turns_empty = empty_label()

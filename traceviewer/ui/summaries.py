@@ -163,7 +163,7 @@ class SummaryLoader(QWidget):
         self.cancel_button.setToolTip("Stop loading; what is loaded stays")
         self.cancel_button.clicked.connect(self.cancel)
         row = QHBoxLayout()
-        row.setContentsMargins(0, 0, 0, 0)
+        row.setContentsMargins(4, 2, 4, 2)
         row.addWidget(self.status, 1)
         row.addWidget(self.busy)
         row.addWidget(self.cancel_button)

@@ -75,6 +75,7 @@ class UsersView(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.summary = QLabel()
         self.summary.setTextFormat(Qt.TextFormat.PlainText)
+        self.summary.setContentsMargins(4, 0, 4, 2)
         self.empty = empty_label()
         self.stack = QStackedWidget()
         self.stack.addWidget(self.table)
