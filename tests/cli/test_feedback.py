@@ -56,7 +56,7 @@ def test_feedback_add_by_trace_id_is_read_back_by_the_sdk_as_human(cli, sdk, mlf
     assert label.assessment_id in out
 
 
-@pytest.mark.parametrize(("text", "expected"), [("true", True), ("4", 4), ("0.25", 0.25),
+@pytest.mark.parametrize(("text", "expected"), [("true", True), ("4", 4.0), ("0.25", 0.25),
                                                 ("needs work", "needs work")])
 def test_feedback_value_reads_booleans_and_numbers_else_text(cli, sdk, mlflow_server, traces,
                                                              text, expected):
@@ -64,6 +64,7 @@ def test_feedback_value_reads_booleans_and_numbers_else_text(cli, sdk, mlflow_se
     assert cli("feedback", "add", traces[1].trace_id, "--host", mlflow_server.url,
                "--name", name, "--value", text, "--source-id", REVIEWER)[0] == 0
     (label,) = labels(sdk, traces[1].trace_id, name)
+    # MLflow returns every number as a double.
     assert label.value == expected and type(label.value) is type(expected)
 
 
