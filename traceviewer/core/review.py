@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 
 from traceviewer.core import paths
 from traceviewer.core.errors import ConfigError, UsageError
+from traceviewer.core.workspaces import write_json_atomic
 
 KINDS = ("boolean", "number", "text", "category")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
@@ -104,20 +103,6 @@ class LabelSchema:
 DEFAULT_SCHEMAS = (LabelSchema("response_is_correct", "boolean", required=True, comment=True),)
 
 
-def _write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _read_json(path: Path, what: str) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -155,7 +140,7 @@ class SchemaStore:
             data[key] = [asdict(s) for s in schemas]
         else:
             data.pop(key, None)
-        _write_json_atomic(self.path, data)
+        write_json_atomic(self.path, data)
 
 
 def assessment_body(name: str, value: Any, source_id: str, *, rationale: str | None = None,
@@ -254,7 +239,7 @@ class QueueStore:
 
     def save(self, state: QueueState) -> None:
         """Store `state` atomically (called after every reviewer step)."""
-        _write_json_atomic(self.directory / f"{state.key}.json", state.to_json())
+        write_json_atomic(self.directory / f"{state.key}.json", state.to_json())
 
     def load(self, key: str) -> QueueState | None:
         """A saved queue by key, None if there is none."""
