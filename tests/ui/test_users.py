@@ -105,6 +105,24 @@ def test_activating_a_user_asks_for_exactly_their_traces(qtbot, view, client, sd
     assert {i.user for i in found} == {user.user}
 
 
+def test_activating_a_user_keeps_the_current_filter(qtbot, view, client, sdk):
+    exp_id = experiment_id(sdk, PROD_EXPERIMENT)
+    session = sdk.search_traces(locations=[exp_id], max_results=1)[0].info
+    session_id = context(session, SESSION_KEY)
+    clauses = [flt.status("OK"), flt.session(session_id)]
+    view.load(client, [exp_id], flt.alternatives(clauses))
+    loaded(qtbot, view)
+    view.show()
+    index = view.proxy.index(0, 0)
+    with qtbot.waitSignal(view.show_filtered) as signal:
+        view.table.activated.emit(index)
+    user = view.user_at(0)
+    assert flt.parse(signal.args[0]) == [*clauses, flt.user(user.user)]
+    found = search_all(client, [exp_id], flt.alternatives(flt.parse(signal.args[0])))
+    assert len(found) == user.traces
+    assert {(i.state, i.session, i.user) for i in found} == {("OK", session_id, user.user)}
+
+
 def test_no_match_says_so(qtbot, view, client, sdk):
     view.load(client, [experiment_id(sdk, PROD_EXPERIMENT)], ["tags.environment = 'nowhere'"])
     loaded(qtbot, view)

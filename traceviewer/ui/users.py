@@ -41,20 +41,23 @@ USER_COLUMNS = [
 LAST_SEEN = 4
 
 
-def user_filter(user: str) -> str:
-    """The filter text for one user's traces (the tags form, which the filter builder reads
-    back as the user field that matches tags or metadata)."""
-    return flt.build([flt.user(user)])
+def user_filter(filters: list[str], user: str) -> str:
+    """The filter text for the traces of `user` among those of `filters` (AND-only strings
+    from `filters.alternatives`, whose first one has session/user in the tags form that
+    `parse` reads back as those fields)."""
+    base = flt.parse(filters[0]) if filters else []
+    return flt.build([*(c for c in base if c.field != "user"), flt.user(user)])
 
 
 class UsersView(QWidget):
     """Users of the current experiment and filter, most recently seen first (sortable)."""
 
-    show_filtered = Signal(str)  # filter text
+    show_filtered = Signal(str)  # the current filter AND this user, as filter text
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self._without_user = 0
+        self._filters: list[str] = []
         self.loader = SummaryLoader()
         self.model = SummaryModel(USER_COLUMNS, key=lambda u: u.user, parent=self)
         self.proxy = QSortFilterProxyModel(self)
@@ -94,6 +97,7 @@ class UsersView(QWidget):
     def load(self, client: TraceSearcher, experiment_ids: list[str], filters: list[str]) -> None:
         """Count per user the traces matching any of `filters` (AND-only strings)."""
         self._without_user = 0
+        self._filters = list(filters)
         self.model.clear()
         self.loader.load(client, experiment_ids, filters)
 
@@ -126,4 +130,4 @@ class UsersView(QWidget):
 
     def _activated(self, index: QModelIndex) -> None:
         if index.isValid():
-            self.show_filtered.emit(user_filter(self.user_at(index.row()).user))
+            self.show_filtered.emit(user_filter(self._filters, self.user_at(index.row()).user))
