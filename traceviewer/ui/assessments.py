@@ -207,7 +207,7 @@ class AssessmentsPanel(QWidget):
         self.tree.setRootIsDecorated(False)
         self.tree.setUniformRowHeights(True)
         self.tree.header().setSectionResizeMode(QHeaderView.Interactive)
-        for column, width in enumerate((150, 80, 80, 220, 170, 130)):
+        for column, width in enumerate((150, 85, 110, 220, 200, 150)):
             self.tree.setColumnWidth(column, width)
         self.add_button = QPushButton("Add feedback…")
         self.expect_button = QPushButton("Add expectation…")
@@ -312,7 +312,7 @@ class AssessmentsPanel(QWidget):
                            body.get("rationale", ""),
                            f"HUMAN {body.get('source', {}).get('source_id', '')}", "",
                            _queued_text(item)])
-        for i in range(self.tree.topLevelItemCount()):
+        for i in range(self.tree.topLevelItemCount() if selected else 0):
             if self.tree.topLevelItem(i).data(0, _ID_ROLE) == selected:
                 self.tree.setCurrentItem(self.tree.topLevelItem(i))
         self._update_buttons()
