@@ -25,6 +25,7 @@ class Column(Generic[Row]):
     text: Callable[[Row], str]
     tooltip: Callable[[Row], str] | None = None
     align_right: bool = False
+    sort_key: Callable[[Row], Any] | None = None  # for sorting loaded rows; default: text
 
 
 class PagedModel(QAbstractTableModel):
@@ -63,9 +64,19 @@ class PagedModel(QAbstractTableModel):
         if cursor is not None:
             self._load()
 
+    def stop(self) -> None:
+        """Cancel the fetch in flight; rows already loaded stay, scrolling fetches again."""
+        self._runner.cancel()
+
+    def sort_loaded(self, key: Callable[[Any], Any], descending: bool) -> None:
+        """Reorder the rows already loaded (pages loaded later are appended)."""
+        self.layoutAboutToBeChanged.emit()
+        self.rows.sort(key=key, reverse=descending)
+        self.layoutChanged.emit()
+
     def retry(self) -> None:
         """Fetch the page that failed again; rows already loaded stay."""
-        if not self.complete:
+        if not self.complete and not self._runner.busy:
             self._load()
 
     def row_at(self, row: int) -> Any:
@@ -77,6 +88,8 @@ class PagedModel(QAbstractTableModel):
         self._runner.start(cursor.next_page, self._append, self.failed.emit)
 
     def _append(self, rows: list[Any]) -> None:
+        assert self._cursor is not None
+        self._cursor.ack()
         if self._key is not None:
             # Offset page tokens shift when new rows arrive on the server: drop repeats.
             fresh = []

@@ -1,0 +1,189 @@
+"""The trace browser against the real seeded server: filtered tables equal the SDK's results,
+lazy paging, stale rows never shown, failures mid-scroll keep what was loaded."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from tests.conftest import PROD_EXPERIMENT, experiment_id
+from tests.core.test_filters import filters as clause_lists
+from traceviewer.core import filters
+from traceviewer.core.client import RestClient, RetryPolicy
+from traceviewer.core.filters import Clause
+from traceviewer.core.model import SESSION_KEY, USER_KEY
+from traceviewer.core.workspaces import WorkspaceMemory
+from traceviewer.ui.browse import TraceBrowser
+from traceviewer.ui.filter_builder import FilterBuilder
+
+WAIT_MS = 60_000
+
+
+@pytest.fixture
+def client(mlflow_server):
+    with RestClient(mlflow_server.url) as c:
+        yield c
+
+
+@pytest.fixture
+def browser(qtbot):
+    widget = TraceBrowser(WorkspaceMemory())
+    qtbot.addWidget(widget)
+    widget.resize(1200, 700)
+    widget.show()
+    yield widget
+    widget.model.reset(None)  # no fetch may outlive the test's client
+
+
+def load_all(qtbot, browser: TraceBrowser) -> list[str]:
+    """Scroll until the last page has arrived; the trace ids in table order."""
+    model = browser.model
+    while True:
+        qtbot.waitUntil(lambda: not model.loading, timeout=WAIT_MS)
+        assert not browser.banner.isVisible(), browser.banner.label.text()
+        if model.complete:
+            return [t.trace_id for t in model.rows]
+        model.fetchMore()
+
+
+def sdk_ids(sdk, exp_id: str, filter_string: str) -> list[str]:
+    traces = sdk.search_traces(locations=[exp_id], filter_string=filter_string, max_results=500,
+                               include_spans=False)
+    return [t.info.trace_id for t in traces]
+
+
+def show(browser, client, sdk, clauses: list[Clause], workspace: str = "ws") -> None:
+    experiment = client.get_experiment_by_name(PROD_EXPERIMENT)
+    browser.set_source(client, workspace, experiment, filter_text=filters.build(clauses))
+
+
+def test_session_filter_shows_exactly_the_sdk_traces(qtbot, browser, client, sdk):
+    exp_id = experiment_id(sdk, PROD_EXPERIMENT)
+    session = sdk.search_traces(locations=[exp_id], max_results=1)[0].info.tags[SESSION_KEY]
+    show(browser, client, sdk, [filters.session(session)])
+    ids = load_all(qtbot, browser)
+    expected = sdk_ids(sdk, exp_id, f"tags.`{SESSION_KEY}` = '{session}'")
+    assert len(expected) > 1
+    assert ids == expected
+
+
+def test_user_filter_shows_exactly_the_sdk_traces_over_several_pages(qtbot, browser, client,
+                                                                     sdk):
+    exp_id = experiment_id(sdk, PROD_EXPERIMENT)
+    user = sdk.search_traces(locations=[exp_id], max_results=1)[0].info.tags[USER_KEY]
+    browser.page_size = 3
+    pages = []
+    browser.model.page_loaded.connect(pages.append)
+    show(browser, client, sdk, [filters.user(user)])
+    ids = load_all(qtbot, browser)
+    expected = sdk_ids(sdk, exp_id, f"tags.`{USER_KEY}` = '{user}'")
+    assert len(expected) > 3
+    assert ids == expected
+    assert len(pages) >= 2 and all(n <= 3 for n in pages)
+    assert browser.status.text() == f"All {len(expected)} traces loaded"
+
+
+def test_scrolling_the_view_fetches_the_next_page(qtbot, browser, client, sdk):
+    browser.page_size = 5
+    show(browser, client, sdk, [])
+    qtbot.waitUntil(lambda: len(browser.model.rows) >= 5 and not browser.model.loading,
+                    timeout=WAIT_MS)
+    first = len(browser.model.rows)
+    browser.table.scrollToBottom()
+    qtbot.waitUntil(lambda: len(browser.model.rows) > first, timeout=WAIT_MS)
+
+
+def test_filter_change_during_a_slow_fetch_never_shows_stale_rows(qtbot, browser, fault_proxy,
+                                                                  sdk):
+    exp_id = experiment_id(sdk, PROD_EXPERIMENT)
+    with RestClient(fault_proxy.url) as slow:
+        fault_proxy.inject("delay", seconds=1.5, match="/traces/search")
+        show(browser, slow, sdk, [filters.status("OK")])
+        qtbot.wait(200)  # the OK query is in flight at the proxy
+        browser.set_filter_text("status = 'ERROR'")
+        ids = load_all(qtbot, browser)
+        qtbot.wait(2000)  # the delayed OK page has arrived by now; it must have been dropped
+    assert ids and {t.state for t in browser.model.rows} == {"ERROR"}
+    assert [t.trace_id for t in browser.model.rows] == sdk_ids(sdk, exp_id, "status = 'ERROR'")
+
+
+def test_server_error_mid_scroll_keeps_loaded_rows_and_retry_continues(qtbot, browser,
+                                                                       fault_proxy, sdk):
+    exp_id = experiment_id(sdk, PROD_EXPERIMENT)
+    with RestClient(fault_proxy.url, retry=RetryPolicy(attempts=1)) as flaky:
+        browser.page_size = 10
+        armed = [True]
+
+        def fail_next_page(_n: int) -> None:
+            if armed.pop() if armed else False:
+                fault_proxy.inject("status", status=500, match="/traces/search")
+
+        browser.model.page_loaded.connect(fail_next_page)
+        show(browser, flaky, sdk, [])
+        qtbot.waitUntil(lambda: len(browser.model.rows) == 10, timeout=WAIT_MS)
+        browser.model.fetchMore()
+        qtbot.waitUntil(browser.banner.isVisible, timeout=WAIT_MS)
+        assert "Loading traces failed" in browser.banner.label.text()
+        assert "10 traces already loaded stay" in browser.banner.label.text()
+        assert len(browser.model.rows) == 10
+        browser.banner.retry_button.click()
+        ids = load_all(qtbot, browser)
+    assert ids == sdk_ids(sdk, exp_id, "")
+
+
+def test_quick_filter_show_only_this_user_then_exclude_state(qtbot, browser, client, sdk):
+    show(browser, client, sdk, [])
+    qtbot.waitUntil(lambda: bool(browser.model.rows) and not browser.model.loading,
+                    timeout=WAIT_MS)
+    info = browser.model.rows[0]
+    browser.add_clause(filters.user(info.user))
+    browser.add_clause(Clause("status", "!=", "OK"))
+    assert browser.builder.text.text() == (
+        f"tags.`{USER_KEY}` = '{info.user}' AND status != 'OK'")
+    load_all(qtbot, browser)
+    assert all(t.user == info.user and t.state != "OK" for t in browser.model.rows)
+
+
+def test_filter_and_columns_are_remembered_per_workspace(qtbot, client, sdk):
+    memory = WorkspaceMemory()
+    first = TraceBrowser(memory)
+    qtbot.addWidget(first)
+    show(first, client, sdk, [filters.status("ERROR")], workspace="prod")
+    first.builder.apply()
+    user_column = first.table.horizontalHeader().logicalIndex(7)
+    first.table.setColumnHidden(user_column, True)
+    first.table.columns_changed.emit()
+    second = TraceBrowser(memory)
+    qtbot.addWidget(second)
+    second.set_source(client, "prod", None)
+    assert second.builder.text.text() == "status = 'ERROR'"
+    assert second.table.isColumnHidden(user_column)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(clause_lists)
+def test_builder_rows_to_string_and_back_round_trip(qtbot, cs):
+    builder = FilterBuilder()
+    qtbot.addWidget(builder)
+    builder.set_clauses(cs)
+    text = builder.text.text()
+    assert not builder.error.isVisibleTo(builder), builder.error.text()
+    builder.set_clauses([])
+    builder.text.setText(text)
+    builder.apply_text()
+    assert builder.text.text() == text
+    assert filters.build(builder.clauses()) == filters.build(cs)
+
+
+def test_invalid_hand_written_filter_is_flagged_with_its_position(qtbot):
+    builder = FilterBuilder()
+    qtbot.addWidget(builder)
+    applied = []
+    builder.applied.connect(applied.append)
+    builder.text.setText("status = 'OK' AND name = ")
+    builder.apply_text()
+    assert not applied
+    assert builder.error.isVisibleTo(builder)
+    assert "(at character 26)" in builder.error.text()
+    assert builder.text.cursorPosition() == 25

@@ -1,0 +1,402 @@
+"""The trace browser: filter builder, quick and saved filters, and the lazily loaded trace table
+of one experiment.
+
+Rows come from `core.search.iter_traces` (one server query per AND-only alternative of the
+filter, merged and de-duplicated) through a `StreamCursor`, one page per `fetchMore`. Applying a
+filter resets the model, which cancels the fetch in flight: the table never holds rows of two
+filters. Sorting by time or duration asks the server; other columns sort the loaded rows only,
+and the status line says so."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from traceviewer.core import filters, search
+from traceviewer.core.client import RestClient
+from traceviewer.core.errors import BadFilter
+from traceviewer.core.filters import Clause
+from traceviewer.core.model import Experiment, TraceInfo
+from traceviewer.core.paging import StreamCursor
+from traceviewer.core.saved_filters import SavedFilters
+from traceviewer.core.workspaces import WorkspaceMemory
+from traceviewer.ui.banner import ErrorBanner
+from traceviewer.ui.filter_builder import FilterBuilder
+from traceviewer.ui.tasks import TaskRunner
+from traceviewer.ui.trace_table import COLUMN_NAMES, TRACE_COLUMNS, TraceTable, trace_model
+
+# Columns the server can sort by, and the order_by field for each.
+SERVER_SORT = {"Time": "timestamp_ms", "Duration": "execution_time_ms"}
+AUTO_REFRESH_MS = 30_000
+NEW_TRACES_CAP = 100  # "100+ new traces": counting further is not worth the requests
+
+
+def quick_clauses(column: str, info: TraceInfo) -> list[tuple[str, Clause, Clause]]:
+    """(label, only-this clause, exclude-this clause) for a cell of `column`."""
+    def pair(label: str, field: str, value: str) -> tuple[str, Clause, Clause]:
+        return label, Clause(field, "=", value), Clause(field, "!=", value)
+
+    if column == "Session" and info.session:
+        return [pair(f"session {info.session}", "session", info.session)]
+    if column == "User" and info.user:
+        return [pair(f"user {info.user}", "user", info.user)]
+    if column == "State":
+        return [pair(f"state {info.state}", "status", info.state)]
+    if column == "Name" and info.name:
+        return [pair(f"name {info.name}", "name", info.name)]
+    if column == "Client request ID" and info.client_request_id:
+        return [pair(f"client request id {info.client_request_id}", "client_request_id",
+                     info.client_request_id)]
+    if column == "Tags":
+        return [pair(f"{k}={v}", f"tags.{k}", v) for k, v in sorted(info.tags.items())
+                if not k.startswith("mlflow.")]
+    return []
+
+
+class TraceBrowser(QWidget):
+    """Emits `trace_activated(TraceInfo)` on Enter/double-click and `review_requested(list of
+    trace ids)` for the review queue; `export_requested()` when the user asks to export."""
+
+    trace_activated = Signal(object)
+    review_requested = Signal(list)
+    export_requested = Signal()
+
+    def __init__(self, memory: WorkspaceMemory | None = None, parent=None):
+        super().__init__(parent)
+        self.memory = memory or WorkspaceMemory()
+        self.client: RestClient | None = None
+        self.experiment: Experiment | None = None
+        self.workspace: str | None = None
+        self.clauses: list[Clause] = []
+        self.order_by: tuple[str, ...] = search.DEFAULT_ORDER
+        self.page_size = search.PAGE_SIZE
+        self._local_sort: str | None = None
+        self._newest_ms: int | None = None
+        self._poll = TaskRunner(self)
+
+        self.builder = FilterBuilder()
+        self.builder.applied.connect(self.apply)
+        self.saved_button = self._menu_button("Saved", "Saved filters of this workspace",
+                                              self._fill_saved_menu)
+        self.recent_button = self._menu_button("Recent", "Filters applied recently",
+                                               self._fill_recent_menu)
+        export = QPushButton("Export…")
+        export.setToolTip("Export every trace of this filter to CSV or JSONL (Ctrl+E)")
+        export.clicked.connect(self.export_requested)
+        review = QPushButton("Review…")
+        review.setToolTip("Review the selected traces, or all traces of this filter (Ctrl+R)")
+        review.clicked.connect(self.request_review)
+        self.auto_refresh = QCheckBox("Auto-refresh")
+        self.auto_refresh.setToolTip("Check for new traces every 30 seconds")
+        self.new_button = QPushButton()
+        self.new_button.setToolTip("Load the new traces (F5)")
+        self.new_button.setStyleSheet("font-weight: bold;")
+        self.new_button.clicked.connect(self.reload)
+        self.new_button.hide()
+        tools = QHBoxLayout()
+        for w in (self.saved_button, self.recent_button, export, review):
+            tools.addWidget(w)
+        tools.addStretch(1)
+        tools.addWidget(self.new_button)
+        tools.addWidget(self.auto_refresh)
+
+        self.banner = ErrorBanner()
+        self.model = trace_model(self)
+        self.table = TraceTable(self.model)
+        self.table.trace_activated.connect(self.trace_activated)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._cell_menu)
+        header = self.table.horizontalHeader()
+        header.setSortIndicatorShown(True)
+        header.setSortIndicator(COLUMN_NAMES.index("Time"), Qt.SortOrder.DescendingOrder)
+        header.sectionClicked.connect(self._sort_clicked)
+        header.sectionMoved.connect(self._remember_columns)
+        self.table.columns_changed.connect(self._remember_columns)
+        self.empty = QLabel()
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setTextFormat(Qt.TextFormat.PlainText)
+        self.empty.setWordWrap(True)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.table)
+        self.stack.addWidget(self.empty)
+        self.status = QLabel()
+        self.status.setTextFormat(Qt.TextFormat.PlainText)
+        self.cancel_button = QToolButton(text="Stop")
+        self.cancel_button.setToolTip("Stop loading (Esc)")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.hide()
+        status_line = QHBoxLayout()
+        status_line.addWidget(self.status, 1)
+        status_line.addWidget(self.cancel_button)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.builder)
+        layout.addLayout(tools)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.stack, 1)
+        layout.addLayout(status_line)
+
+        self.model.loading_changed.connect(self._update_status)
+        self.model.page_loaded.connect(lambda _n: self._update_status())
+        self.model.failed.connect(self._on_failed)
+        self._timer = QTimer(self, interval=AUTO_REFRESH_MS)
+        self._timer.timeout.connect(self._check_new)
+        self.auto_refresh.toggled.connect(
+            lambda on: self._timer.start() if on else (self._timer.stop(), self.new_button.hide()))
+        for keys, slot in (("Ctrl+E", self.export_requested.emit),
+                           ("Ctrl+R", self.request_review),
+                           ("Esc", self.cancel)):
+            action = QAction(self, shortcut=QKeySequence(keys))
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            action.triggered.connect(slot)
+            self.addAction(action)
+        self._update_status()
+
+    def _menu_button(self, text: str, tip: str, fill) -> QToolButton:
+        button = QToolButton(text=text, toolTip=tip)
+        button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(button)
+        menu.aboutToShow.connect(lambda: fill(menu))
+        button.setMenu(menu)
+        return button
+
+    # -- source and filter ---------------------------------------------------------------
+
+    def set_source(self, client: RestClient | None, workspace: str | None,
+                   experiment: Experiment | None, filter_text: str | None = None) -> None:
+        """Show the traces of `experiment` (None: empty), filtered by `filter_text` if given
+        (BadFilter if it does not parse). A new workspace brings back its remembered columns
+        and last filter."""
+        if workspace != self.workspace:
+            self.workspace = workspace
+            state = self.memory.get(workspace) if workspace else None
+            self._restore_columns(state.columns if state else None)
+            self._set_clauses_quietly(state.last_filter if state else None)
+        if filter_text is not None:
+            self.clauses = filters.parse(filter_text)
+            self.builder.set_clauses(self.clauses)
+        self.client, self.experiment = client, experiment
+        self.reload()
+
+    def set_filter_text(self, text: str) -> None:
+        """Apply a hand-written filter string (BadFilter if it does not parse)."""
+        self.builder.set_clauses(filters.parse(text))
+        self.builder.apply()
+
+    def _set_clauses_quietly(self, text: str | None) -> None:
+        try:
+            clauses = filters.parse(text) if text else []
+        except BadFilter:
+            clauses = []  # a remembered filter the parser no longer accepts: start clean
+        self.builder.set_clauses(clauses)
+        self.clauses = clauses
+
+    def apply(self, clauses: list[Clause]) -> None:
+        self.clauses = list(clauses)
+        text = filters.build(self.clauses)
+        if self.workspace:
+            SavedFilters(self.workspace).remember(text)
+            state = self.memory.get(self.workspace)
+            self.memory.put(self.workspace, replace(state, last_filter=text or None))
+        self.reload()
+
+    def filter_strings(self) -> list[str]:
+        """The AND-only server filters whose union is the current filter."""
+        return filters.alternatives(self.clauses)
+
+    def reload(self) -> None:
+        """Start over: first page of the current filter and order (F5)."""
+        self.banner.hide()
+        self.new_button.hide()
+        self._poll.cancel()
+        self._local_sort = None
+        client, experiment = self.client, self.experiment
+        if client is None or experiment is None:
+            self.model.reset(None)
+        else:
+            ids, alts, order = [experiment.experiment_id], self.filter_strings(), self.order_by
+            size = self.page_size
+            self.model.reset(StreamCursor(lambda token: search.iter_traces(
+                client, ids, alts, order_by=order, page_size=size, token=token)))
+        self._update_status()
+
+    def cancel(self) -> None:
+        self.model.stop()
+        self._update_status()
+
+    def _on_failed(self, exc: Exception) -> None:
+        kept = len(self.model.rows)
+        suffix = f" The {kept} traces already loaded stay." if kept else ""
+        if isinstance(exc, BadFilter):
+            self.banner.show_error(f"The server rejected the filter: {exc}")
+        else:
+            self.banner.show_error(f"Loading traces failed: {exc}{suffix}", retry=self.model.retry)
+        self._update_status()
+
+    # -- sorting -------------------------------------------------------------------------
+
+    def _sort_clicked(self, section: int) -> None:
+        name = COLUMN_NAMES[section]
+        header = self.table.horizontalHeader()
+        descending = header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder
+        if name in SERVER_SORT:
+            self.order_by = (f"{SERVER_SORT[name]} {'DESC' if descending else 'ASC'}",)
+            self.reload()
+            return
+        column = TRACE_COLUMNS[section]
+        self.model.sort_loaded(column.sort_key or column.text, descending)
+        self._local_sort = name
+        self._update_status()
+
+    # -- quick, saved and recent filters -------------------------------------------------
+
+    def _cell_menu(self, pos) -> None:
+        index = self.table.indexAt(pos)
+        if not index.isValid():
+            return
+        info: TraceInfo = self.model.row_at(index.row())
+        menu = QMenu(self)
+        menu.addAction("Open trace", lambda: self.trace_activated.emit(info))
+        menu.addAction("Copy trace ID", lambda: QGuiApplication.clipboard().setText(
+            info.trace_id))
+        text = str(self.model.data(index) or "")
+        menu.addAction("Copy cell", lambda: QGuiApplication.clipboard().setText(text))
+        quick = quick_clauses(COLUMN_NAMES[index.column()], info)
+        if quick:
+            menu.addSeparator()
+        for label, only, exclude in quick:
+            menu.addAction(f"Show only {label}", lambda c=only: self.add_clause(c))
+            menu.addAction(f"Exclude {label}", lambda c=exclude: self.add_clause(c))
+        menu.exec(self.table.viewport().mapToGlobal(pos))
+
+    def add_clause(self, clause: Clause) -> None:
+        """AND `clause` to the filter (replacing a clause on the same field) and apply."""
+        kept = [c for c in self.builder.clauses() if c.field != clause.field]
+        self.builder.set_clauses([*kept, clause])
+        self.builder.apply()
+
+    def _fill_saved_menu(self, menu: QMenu) -> None:
+        menu.clear()
+        if not self.workspace:
+            menu.addAction("No workspace").setEnabled(False)
+            return
+        store = SavedFilters(self.workspace)
+        for name, text in store.saved().items():
+            action = menu.addAction(name, lambda t=text: self.set_filter_text(t))
+            action.setToolTip(text)
+        menu.addSeparator()
+        menu.addAction("Save current filter…", self._save_current)
+        delete = menu.addMenu("Delete")
+        for name in store.saved():
+            delete.addAction(name, lambda n=name: store.delete(n))
+        delete.setEnabled(bool(store.saved()))
+
+    def _save_current(self) -> None:
+        text = filters.build(self.clauses)
+        name, ok = QInputDialog.getText(self, "Save filter", f"Name for:\n{text or '(all)'}")
+        if ok and name.strip() and self.workspace:
+            SavedFilters(self.workspace).save(name.strip(), text)
+
+    def _fill_recent_menu(self, menu: QMenu) -> None:
+        menu.clear()
+        recent = SavedFilters(self.workspace).recent() if self.workspace else []
+        for text in recent:
+            menu.addAction(text, lambda t=text: self.set_filter_text(t))
+        if not recent:
+            menu.addAction("No recent filters").setEnabled(False)
+
+    # -- review, auto-refresh ------------------------------------------------------------
+
+    def request_review(self) -> None:
+        selected = self.table.selected_traces()
+        rows = selected if len(selected) > 1 else self.model.rows
+        if rows:
+            self.review_requested.emit([t.trace_id for t in rows])
+
+    def _check_new(self) -> None:
+        """Count traces newer than the newest loaded one; the table itself does not move."""
+        client, experiment = self.client, self.experiment
+        if client is None or experiment is None or not self.model.rows or self._poll.busy:
+            return
+        newest = max(t.request_time_ms for t in self.model.rows)
+        newer = [*self.clauses, Clause("timestamp_ms", ">", newest)]
+        alts, ids = filters.alternatives(newer), [experiment.experiment_id]
+        self._poll.start(
+            lambda token: len(search.search_all(client, ids, alts, token=token,
+                                                limit=NEW_TRACES_CAP)),
+            self._show_new, lambda _exc: None)  # a failed poll is retried on the next tick
+
+    def _show_new(self, count: int) -> None:
+        if count:
+            more = "+" if count >= NEW_TRACES_CAP else ""
+            self.new_button.setText(f"{count}{more} new trace{'s' if count != 1 else ''}")
+            self.new_button.show()
+
+    # -- columns -------------------------------------------------------------------------
+
+    def _restore_columns(self, visible: tuple[str, ...] | None) -> None:
+        header = self.table.horizontalHeader()
+        names = [n for n in (visible or ()) if n in COLUMN_NAMES]
+        if not names:
+            self.table.reset_columns()
+            return
+        for visual, name in enumerate(names):
+            header.moveSection(header.visualIndex(COLUMN_NAMES.index(name)), visual)
+        for i, name in enumerate(COLUMN_NAMES):
+            self.table.setColumnHidden(i, name not in names)
+
+    def _remember_columns(self, *_args) -> None:
+        if not self.workspace:
+            return
+        header = self.table.horizontalHeader()
+        visible = tuple(COLUMN_NAMES[header.logicalIndex(v)] for v in range(header.count())
+                        if not header.isSectionHidden(header.logicalIndex(v)))
+        state = self.memory.get(self.workspace)
+        self.memory.put(self.workspace, replace(state, columns=visible))
+
+    # -- status --------------------------------------------------------------------------
+
+    def _update_status(self) -> None:
+        model = self.model
+        n = len(model.rows)
+        loading = model.loading
+        self.cancel_button.setVisible(loading)
+        if self.experiment is None:
+            text = "Select an experiment to see its traces."
+        elif loading and not n:
+            text = "Loading traces…"
+        elif n == 0 and model.complete:
+            text = ("No traces match this filter." if self.clauses
+                    else "This experiment has no traces yet.")
+        else:
+            text = ""
+        if text:
+            self.empty.setText(text)
+            self.stack.setCurrentWidget(self.empty)
+        else:
+            self.stack.setCurrentWidget(self.table)
+        count = f"{n} trace{'s' if n != 1 else ''}"
+        if loading:
+            status = f"{count} loaded · loading more…"
+        elif model.complete:
+            status = f"All {count} loaded" if n else ""
+        else:
+            status = f"{count} loaded · scroll for more"
+        if self._local_sort:
+            status += f" · sorted by {self._local_sort} over the loaded rows only"
+        self.status.setText(status)

@@ -1,0 +1,104 @@
+"""The trace table: columns over `TraceInfo` rows, chosen and ordered by the user."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QAbstractItemView, QMenu, QTableView
+
+from traceviewer.core.export import feedback_summary
+from traceviewer.core.fmt import duration_ms, timestamp_ms
+from traceviewer.core.model import TraceInfo
+from traceviewer.ui.paged_model import Column, PagedModel
+
+PREVIEW_CHARS = 200
+
+
+def _preview(text: str | None) -> str:
+    """One line of an untrusted preview (the view shows it as plain text)."""
+    return " ".join((text or "").split())[:PREVIEW_CHARS]
+
+
+def _tokens(info: TraceInfo) -> str:
+    usage = info.token_usage or {}
+    total = usage.get("total_tokens")
+    return "" if total is None else str(total)
+
+
+def _tags(info: TraceInfo) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(info.tags.items())
+                     if not k.startswith("mlflow."))
+
+
+TRACE_COLUMNS: list[Column[TraceInfo]] = [
+    Column("Time", lambda t: timestamp_ms(t.request_time_ms), tooltip=lambda t: t.trace_id),
+    Column("Name", lambda t: t.name or ""),
+    Column("Request", lambda t: _preview(t.request_preview),
+           tooltip=lambda t: (t.request_preview or "")[:2000]),
+    Column("Response", lambda t: _preview(t.response_preview),
+           tooltip=lambda t: (t.response_preview or "")[:2000]),
+    Column("State", lambda t: t.state),
+    Column("Duration", lambda t: duration_ms(t.duration_ms), align_right=True),
+    Column("Session", lambda t: t.session or ""),
+    Column("User", lambda t: t.user or ""),
+    Column("Client request ID", lambda t: t.client_request_id or ""),
+    Column("Tokens", _tokens, align_right=True,
+           sort_key=lambda t: (t.token_usage or {}).get("total_tokens") or 0),
+    Column("Tags", _tags, tooltip=_tags),
+    Column("Feedback", feedback_summary, tooltip=feedback_summary),
+]
+COLUMN_NAMES = [c.header for c in TRACE_COLUMNS]
+DEFAULT_HIDDEN = ("Client request ID", "Tags")
+
+
+def trace_model(parent=None) -> PagedModel:
+    return PagedModel(TRACE_COLUMNS, key=lambda t: t.trace_id, parent=parent)
+
+
+class TraceTable(QTableView):
+    """A table of traces; right-click the header to choose columns, drag to reorder them."""
+
+    trace_activated = Signal(object)  # TraceInfo
+    columns_changed = Signal()  # shown/hidden from the header menu
+
+    def __init__(self, model: PagedModel, parent=None):
+        super().__init__(parent)
+        self.setModel(model)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setWordWrap(False)
+        self.setShowGrid(False)
+        self.setAlternatingRowColors(True)
+        self.verticalHeader().hide()
+        self.verticalHeader().setDefaultSectionSize(24)
+        header = self.horizontalHeader()
+        header.setSectionsMovable(True)
+        header.setStretchLastSection(True)
+        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        header.customContextMenuRequested.connect(self._column_menu)
+        self.reset_columns()
+        self.activated.connect(lambda index: self.trace_activated.emit(
+            model.row_at(index.row())))
+
+    def reset_columns(self) -> None:
+        """Default order, widths and visibility."""
+        header = self.horizontalHeader()
+        widths = {"Time": 150, "Name": 120, "Request": 260, "Response": 260, "State": 80,
+                  "Duration": 80, "Session": 110, "User": 110, "Tokens": 60}
+        for i, name in enumerate(COLUMN_NAMES):
+            header.moveSection(header.visualIndex(i), i)
+            self.setColumnWidth(i, widths.get(name, 140))
+            self.setColumnHidden(i, name in DEFAULT_HIDDEN)
+
+    def selected_traces(self) -> list[TraceInfo]:
+        model = self.model()
+        return [model.row_at(i.row()) for i in self.selectionModel().selectedRows()]
+
+    def _column_menu(self, pos) -> None:
+        menu = QMenu(self)
+        for i, name in enumerate(COLUMN_NAMES):
+            action = QAction(name, menu, checkable=True, checked=not self.isColumnHidden(i))
+            action.toggled.connect(lambda on, i=i: (self.setColumnHidden(i, not on),
+                                                    self.columns_changed.emit()))
+            menu.addAction(action)
+        menu.exec(self.horizontalHeader().mapToGlobal(pos))
