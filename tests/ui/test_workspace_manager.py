@@ -57,8 +57,7 @@ def run_test(qtbot, dialog: WorkspaceManager) -> dict[str, tuple[str, str]]:
     """Click "Test connection", wait for the last step; {check: (status, result)}."""
     dialog.test_button.click()
     qtbot.waitUntil(lambda: not dialog._tester.busy, timeout=60_000)
-    rows = (dialog.steps.topLevelItem(i) for i in range(dialog.steps.topLevelItemCount()))
-    return {row.text(1): (row.text(0), row.text(2)) for row in rows}
+    return dialog.steps.rows()
 
 
 def message_box(qtbot, parent, name: str) -> QMessageBox:

@@ -28,8 +28,8 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QSplitter,
-    QTreeWidget,
-    QTreeWidgetItem,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -113,25 +113,40 @@ def save_with_session_fallback(parent: QWidget, runner: TaskRunner,
     runner.start(lambda _token: save(False), on_saved, failed)
 
 
-class StepList(QTreeWidget):
-    """The connection test's steps as they arrive: status, check, what was found or what to do."""
+class StepList(QTableWidget):
+    """The connection test's steps as they arrive: status, check, what was found or what to do
+    (wrapped: the advice is the point)."""
 
     def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setHeaderLabels(["Status", "Check", "Result"])
-        self.setRootIsDecorated(False)
-        self.setWordWrap(True)
+        super().__init__(0, 3, parent)
+        self.setHorizontalHeaderLabels(["Status", "Check", "Result"])
         self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        header = self.header()
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.setShowGrid(False)
+        self.setWordWrap(True)
+        self.verticalHeader().hide()
+        self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header = self.horizontalHeader()
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
 
     def add_step(self, step: conntest.Step) -> None:
-        item = QTreeWidgetItem([step.status.upper(), step.title, redact(step.detail)])
-        item.setForeground(0, QBrush(QColor(_STATUS_COLORS[step.status])))
-        item.setToolTip(2, redact(step.detail))
-        self.addTopLevelItem(item)
+        row = self.rowCount()
+        self.insertRow(row)
+        for column, text in enumerate((step.status.upper(), step.title, redact(step.detail))):
+            self.setItem(row, column, QTableWidgetItem(text))
+        self.item(row, 0).setForeground(QBrush(QColor(_STATUS_COLORS[step.status])))
+
+    def clear(self) -> None:
+        self.setRowCount(0)
+
+    def rows(self) -> dict[str, tuple[str, str]]:
+        """{check: (status, result)} of the steps shown."""
+        return {self.item(r, 1).text(): (self.item(r, 0).text(), self.item(r, 2).text())
+                for r in range(self.rowCount())}
 
 
 class WorkspaceForm(QWidget):
