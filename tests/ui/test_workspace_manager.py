@@ -226,3 +226,50 @@ def test_first_run_without_anything_to_import_says_what_to_set(qtbot):
     assert not screen.cfg_button.isEnabled()
     with qtbot.waitSignal(screen.demo_requested):
         screen.demo_button.click()
+
+
+@pytest.mark.keyring
+def test_renaming_in_the_dialog_moves_the_secret(qtbot, forget):
+    name, renamed, token = unique_name(), unique_name(), f"tok-{uuid.uuid4().hex}"
+    forget += [name, renamed]
+    store = WorkspaceStore()
+    store.save(Workspace(name, "http://127.0.0.1:9", auth="token"), token)
+    dialog = WorkspaceManager(store, select=name)
+    qtbot.addWidget(dialog)
+    dialog.form.name_edit.setText(renamed)
+    assert save(qtbot, dialog) == renamed
+    assert [w.name for w in store.list()] == [renamed]
+    assert keyring.get_password(keychain.SERVICE, renamed) == token
+    assert keyring.get_password(keychain.SERVICE, name) is None
+
+
+@pytest.mark.keyring
+def test_first_run_imports_the_token_profiles_of_databrickscfg(qtbot, forget, isolated_dirs):
+    profile, token = unique_name("prof"), f"dapi{uuid.uuid4().hex}"
+    forget.append(profile)
+    cfg = isolated_dirs / "home" / ".databrickscfg"
+    cfg.write_text(f"[{profile}]\nhost = https://dbc-1.cloud.databricks.com\ntoken = {token}\n"
+                   "[sso]\nhost = https://dbc-2.cloud.databricks.com\nauth_type = databricks-cli\n")
+    screen = FirstRunScreen(WorkspaceStore())
+    qtbot.addWidget(screen)
+    assert screen.cfg_detail.text() == (f"Profiles with a token in ~/.databrickscfg: {profile} "
+                                        "(1 without a token skipped).")
+    with qtbot.waitSignal(screen.workspaces_changed, timeout=20_000) as signal:
+        screen.cfg_button.click()
+    assert signal.args == [profile]
+    assert WorkspaceStore().get(profile).kind == "databricks"
+    assert keyring.get_password(keychain.SERVICE, profile) == token
+    assert files_containing(isolated_dirs, token) == [cfg]
+
+
+def test_first_run_add_opens_the_manager_and_forwards_its_saves(qtbot):
+    screen = FirstRunScreen(WorkspaceStore())
+    qtbot.addWidget(screen)
+    screen.add_button.click()
+    manager = screen.findChild(WorkspaceManager)
+    assert manager is not None and manager.isVisible()
+    assert manager.form.name_edit.text() == ""
+    fill(manager, "local", "http://127.0.0.1:9")
+    with qtbot.waitSignal(screen.workspaces_changed, timeout=20_000) as signal:
+        manager.save_button.click()
+    assert signal.args == ["local"]
