@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from traceviewer.core import paths
+from traceviewer.core.bigjson import loads_trace_doc
+from traceviewer.core.cancel import CancelToken
 from traceviewer.core.errors import CorruptTrace
 from traceviewer.core.model import Trace
 from traceviewer.core.otlp import parse_trace
@@ -50,17 +52,18 @@ class TraceCache:
             trace_id.encode()).hexdigest()
         return self.directory / f"{server}-{name}.json"
 
-    def get(self, host: str, trace_id: str) -> CachedTrace | None:
+    def get(self, host: str, trace_id: str, token: CancelToken | None = None
+            ) -> CachedTrace | None:
         """Return the cached trace, or None if absent; a corrupt entry is dropped as a miss."""
         path = self._path(host, trace_id)
         try:
-            data = path.read_bytes()
+            with path.open("rb") as f:
+                header, raw = f.readline(), f.read()
         except FileNotFoundError:
             return None
         try:
-            header, _, raw = data.partition(b"\n")
             cached_at = float(json.loads(header)["cached_at"])
-            trace = parse_trace(raw)
+            trace = parse_trace(loads_trace_doc(raw, token))
         except (ValueError, KeyError, TypeError, CorruptTrace):
             path.unlink(missing_ok=True)
             return None
@@ -76,7 +79,8 @@ class TraceCache:
         fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(header + b"\n" + raw)
+                f.write(header + b"\n")
+                f.write(raw)  # not concatenated: no 100 MB copy holding the GIL
             os.replace(tmp, self._path(host, trace_id))
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

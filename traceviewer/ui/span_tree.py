@@ -14,6 +14,7 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
+from PySide6 import QtGui
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, Qt
 from PySide6.QtGui import QAction, QBrush, QColor, QFont, QGuiApplication, QIcon
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QTreeView
@@ -62,6 +63,11 @@ def style_index(span_type: str | None) -> int:
 def span_icon(name: str) -> QIcon:
     """The span-type icon `span-<name>.svg` (loaded once)."""
     return QIcon(str(ICONS / f"span-{name}.svg"))
+
+
+def plain_tooltip(text: str) -> str:
+    """Tooltip text shown literally: Qt guesses rich text in tooltips, so escape it."""
+    return QtGui.Qt.convertFromPlainText(text)
 
 
 def format_duration(ns: int | None) -> str:
@@ -342,8 +348,7 @@ class SpanTreeModel(QAbstractItemModel):
             return _RIGHT if column in (DURATION, START, TOKENS) else None
         if role == _TOOLTIP and column == NAME:
             span = lay.trace.spans[node]
-            # Qt guesses rich text in tooltips; convert so span names stay literal text.
-            return Qt.convertFromPlainText(f"{span.name}\n{span.span_type} · {span.span_id}")
+            return plain_tooltip(f"{span.name}\n{span.span_type} · {span.span_id}")
         return None
 
     @staticmethod

@@ -15,7 +15,13 @@ from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainter, QPen
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from traceviewer.core.fmt import duration_ms
-from traceviewer.ui.span_tree import ERROR_COLOR, STYLES, TreeLayout, format_duration
+from traceviewer.ui.span_tree import (
+    ERROR_COLOR,
+    STYLES,
+    TreeLayout,
+    format_duration,
+    plain_tooltip,
+)
 
 CRITICAL_COLOR = "#202124"
 SELECTED_COLOR = "#1a73e8"
@@ -161,8 +167,7 @@ class SpanBars(pg.GraphicsObject):
                  f"takes {format_duration(span.duration_ns)}"]
         if lay.critical[node]:
             lines.append("on the critical path")
-        # Tooltips guess rich text; convert so trace content stays literal.
-        self.setToolTip(Qt.convertFromPlainText("\n".join(lines)))
+        self.setToolTip(plain_tooltip("\n".join(lines)))
 
 
 class TimelineViewBox(pg.ViewBox):

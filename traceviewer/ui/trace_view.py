@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from traceviewer.core.bigjson import loads_trace_doc
 from traceviewer.core.cache import TraceCache
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.client import RestClient
@@ -113,12 +114,12 @@ def initial_expansion(layout: TreeLayout, budget: int = INITIAL_ROWS) -> list[in
     level = layout.top_nodes()
     shown = len(level)
     while level:
-        below = [child for node in level for child in layout.children(node)]
-        if not below or (expanded and shown + len(below) > budget):
+        below = sum(layout.child_count[node] for node in level)
+        if not below or (expanded and shown + below > budget):
             break
         expanded += [node for node in level if layout.child_count[node]]
-        shown += len(below)
-        level = below
+        shown += below
+        level = [child for node in level for child in layout.children(node)]
     return expanded
 
 
@@ -418,7 +419,7 @@ class TraceView(QWidget):
 
         def work(token: CancelToken) -> Loaded:
             if use_cache:
-                hit = cache.get(host, trace_id)
+                hit = cache.get(host, trace_id, token)
                 if hit is not None:
                     token.progress(f"Laying out {len(hit.trace.spans):,} spans…")
                     return Loaded(TreeLayout(hit.trace, token), host, hit.cached_at)
@@ -426,7 +427,7 @@ class TraceView(QWidget):
             raw = client.get_trace_raw(trace_id)
             token.check()
             token.progress(f"Reading {len(raw) / 1e6:.1f} MB of spans…")
-            trace = parse_trace(raw)
+            trace = parse_trace(loads_trace_doc(raw, token))
             token.check()
             # A running or partial trace changes: only finished ones are worth keeping.
             if not trace.in_progress and not trace.partial:
