@@ -63,9 +63,15 @@ class TokenCursor(_Cursor):
 
 
 class StreamCursor(_Cursor):
-    def __init__(self, start: Callable[[CancelToken], Iterator[list[Any]]]):
+    """`start(token)` returns an iterator of pages; with `page_size`, every page but the last
+    is that long (as `core.search.iter_traces` yields them), so a short page ends the stream
+    without asking for another."""
+
+    def __init__(self, start: Callable[[CancelToken], Iterator[list[Any]]],
+                 page_size: int | None = None):
         super().__init__()
         self._start = start
+        self._page_size = page_size
         self._pages: Iterator[list[Any]] | None = None
 
     def _pull(self, cancel: CancelToken) -> tuple[list[Any], bool, str | None]:
@@ -74,7 +80,8 @@ class StreamCursor(_Cursor):
             # for the next one), so it gets a token of its own that is never cancelled.
             self._pages = self._start(CancelToken())
         try:
-            return next(self._pages), False, None
+            rows = next(self._pages)
+            return rows, self._page_size is not None and len(rows) < self._page_size, None
         except StopIteration:
             return [], True, None
         except BaseException:

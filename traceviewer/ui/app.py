@@ -60,7 +60,14 @@ def run_gui(args: Namespace) -> int:
     window = MainWindow()
     if args.experiment:
         window.open_experiment(args.experiment)
+    if args.filter:
+        window.set_filter(args.filter)
+    if args.trace:
+        window.open_trace(args.trace)
     window.load_workspaces(select=args.workspace)
+    if args.screenshot:  # the same picture whatever layout was remembered
+        window.resize(1280, 800)
+        window.splitter.setSizes([280, 1000])
     window.show()
     if not args.screenshot:
         return app.exec()

@@ -74,6 +74,7 @@ class TraceBrowser(QWidget):
     trace_activated = Signal(object)
     review_requested = Signal(list)
     export_requested = Signal()
+    query_changed = Signal()  # another experiment, filter or order: views of it are stale
 
     def __init__(self, memory: WorkspaceMemory | None = None, parent=None):
         super().__init__(parent)
@@ -232,8 +233,9 @@ class TraceBrowser(QWidget):
             ids, alts, order = [experiment.experiment_id], self.filter_strings(), self.order_by
             size = self.page_size
             self.model.reset(StreamCursor(lambda token: search.iter_traces(
-                client, ids, alts, order_by=order, page_size=size, token=token)))
+                client, ids, alts, order_by=order, page_size=size, token=token), size))
         self._update_status()
+        self.query_changed.emit()
 
     def cancel(self) -> None:
         self.model.stop()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import sys
 from dataclasses import replace
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QProcess, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
+    QFileDialog,
+    QInputDialog,
     QLabel,
     QMainWindow,
     QProgressBar,
@@ -20,13 +24,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from traceviewer.core import paths
+from traceviewer.core import filters, paths, search
 from traceviewer.core.client import RestClient
-from traceviewer.core.model import Experiment
+from traceviewer.core.model import Experiment, TraceInfo
 from traceviewer.core.workspaces import Workspace, WorkspaceMemory, WorkspaceStore, open_client
 from traceviewer.ui.banner import ErrorBanner
+from traceviewer.ui.browse import TraceBrowser
 from traceviewer.ui.experiments import ExperimentsPanel
+from traceviewer.ui.export_dialog import ExportDialog
+from traceviewer.ui.first_run import FirstRunScreen
+from traceviewer.ui.sessions import SessionsView
 from traceviewer.ui.tasks import TaskRunner, activity
+from traceviewer.ui.trace_view import TraceView
+from traceviewer.ui.users import UsersView
+from traceviewer.ui.workspace_manager import WorkspaceManager
+
+TRACE_FILES = "Trace JSON (*.json);;All files (*)"
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +61,10 @@ class MainWindow(QMainWindow):
         self.workspace: Workspace | None = None
         self.experiment: Experiment | None = None
         self._pending_experiment: str | None = None
+        self._pending_filter: str | None = None
+        self._pending_trace: str | None = None
         self._connect = TaskRunner(self)
+        self._lookup = TaskRunner(self)
 
         self.workspace_box = QComboBox()
         self.workspace_box.setMinimumWidth(180)
@@ -72,8 +88,27 @@ class MainWindow(QMainWindow):
         self.experiments.failed.connect(
             lambda exc: self.banner.show_error(exc, retry=self.experiments.model.retry))
         self.experiments.model.page_loaded.connect(self._select_pending_experiment)
+        self.browser = TraceBrowser(self.memory)
+        self.browser.trace_activated.connect(lambda info: self.open_trace(info.trace_id))
+        self.browser.query_changed.connect(self._query_changed)
+        self.browser.export_requested.connect(self.export_traces)
+        self.sessions = SessionsView()
+        self.sessions.open_trace.connect(self.open_trace)
+        self.users = UsersView()
+        self.users.show_filtered.connect(self._show_filtered)
+        self._stale_views = {self.sessions, self.users}
+        self.trace_view = TraceView()
+        self.trace_view.status_message.connect(
+            lambda text: self.statusBar().showMessage(text, 8000))
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.browser, "Traces")
+        self.tabs.addTab(self.sessions, "Sessions")
+        self.tabs.addTab(self.users, "Users")
+        self.tabs.addTab(self.trace_view, "Trace")
+        self.tabs.currentChanged.connect(lambda _i: self._load_current_view())
+        for i in range(self.tabs.count()):
+            self.tabs.setTabToolTip(i, f"Ctrl+{i + 1}")
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("mainSplitter")
         self.splitter.addWidget(self.experiments)
@@ -86,8 +121,13 @@ class MainWindow(QMainWindow):
         layout.setContentsMargins(6, 6, 6, 0)
         layout.addWidget(self.banner)
         layout.addWidget(self.splitter, 1)
+        self.first_run = FirstRunScreen(self.store)
+        self.first_run.workspaces_changed.connect(lambda name: self.load_workspaces(select=name))
+        self.first_run.demo_requested.connect(self.start_demo)
+        self._demo: QProcess | None = None
         self.pages = QStackedWidget()
         self.pages.addWidget(browse)
+        self.pages.addWidget(self.first_run)
         self.setCentralWidget(self.pages)
 
         self.connection_label = QLabel("Not connected")
@@ -106,8 +146,29 @@ class MainWindow(QMainWindow):
         focus_workspace = QAction(self, shortcut=QKeySequence("Ctrl+W"))
         focus_workspace.triggered.connect(self.workspace_box.showPopup)
         self.addActions([focus_experiments, focus_workspace])
+        for i in range(9):
+            tab = QAction(self, shortcut=QKeySequence(f"Ctrl+{i + 1}"))
+            tab.triggered.connect(lambda _c=False, i=i: self.tabs.setCurrentIndex(i))
+            self.addAction(tab)
+        self._build_menus()
         self.resize(1280, 800)
         self._restore_layout()
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file = bar.addMenu("&File")
+        file.addAction("Open trace file…", QKeySequence.StandardKey.Open, self._open_file_dialog)
+        file.addAction("Open trace by ID or client request ID…", QKeySequence("Ctrl+G"),
+                       self._open_by_id_dialog)
+        file.addAction("Export open trace as JSON…", QKeySequence("Ctrl+Shift+S"),
+                       self._export_trace_dialog)
+        file.addAction("Export traces…", QKeySequence("Ctrl+E"), self.export_traces)
+        file.addSeparator()
+        file.addAction("Quit", QKeySequence.StandardKey.Quit, self.close)
+        view = bar.addMenu("&View")
+        view.addAction(self.refresh_action)
+        workspace = bar.addMenu("&Workspace")
+        workspace.addAction("Manage workspaces…", QKeySequence("Ctrl+,"), self.manage_workspaces)
 
     # Workspaces and connection
     def load_workspaces(self, select: str | None = None) -> None:
@@ -123,10 +184,51 @@ class MainWindow(QMainWindow):
         self.workspace_box.addItems(names)
         self.workspace_box.blockSignals(False)
         if target is None:
+            self.first_run.refresh()
+            self.pages.setCurrentWidget(self.first_run)
             self._connect_to(None)
         else:
+            self.pages.setCurrentIndex(0)
             self.workspace_box.setCurrentText(target)
             self._on_workspace_chosen(target)
+
+    def manage_workspaces(self) -> None:
+        dialog = WorkspaceManager(self.store, self,
+                                  select=self.workspace.name if self.workspace else None)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.workspaces_changed.connect(lambda name: self.load_workspaces(select=name or None))
+        dialog.open()
+
+    def start_demo(self) -> None:
+        """Run `traceviewer demo --no-gui` as a child process (it registers the `demo`
+        workspace) and open its workspace once it serves; it stops when the window closes."""
+        if getattr(sys, "frozen", False) or importlib.util.find_spec("mlflow") is None:
+            self.banner.show_error(
+                "The demo needs MLflow, which installed packages leave out: from a checkout of "
+                "Trace Viewer run scripts/demo, or pip install 'traceviewer[demo]' and run "
+                "traceviewer demo.")
+            return
+        if self._demo is not None:
+            return
+        self._demo = process = QProcess(self)
+        process.setProcessChannelMode(QProcess.ProcessChannelMode.ForwardedErrorChannel)
+
+        def output() -> None:
+            text = bytes(process.readAllStandardOutput()).decode(errors="replace")
+            if "MLflow server:" in text:
+                self.statusBar().showMessage("Demo server started.", 5000)
+                self.load_workspaces(select="demo")
+
+        def finished(code: int, _status) -> None:
+            self._demo = None
+            self.banner.show_error(f"The demo server stopped (exit code {code}); run "
+                                   "traceviewer demo in a terminal to see why.")
+
+        process.readyReadStandardOutput.connect(output)
+        process.finished.connect(finished)
+        self.statusBar().showMessage("Starting the demo server (seeding takes a few minutes "
+                                     "the first time)…")
+        process.start(sys.executable, ["-m", "traceviewer", "demo", "--no-gui"])
 
     def _on_workspace_chosen(self, name: str) -> None:
         if name:
@@ -160,6 +262,8 @@ class MainWindow(QMainWindow):
             self._pending_experiment = (self.memory.get(self.workspace.name).last_experiment
                                         or self.workspace.default_experiment)
         self._set_client(client)
+        if self._pending_trace:
+            self.open_trace(self._pending_trace)
 
     def _on_connect_failed(self, exc: Exception) -> None:
         host = self.workspace.host if self.workspace else "the server"
@@ -171,6 +275,7 @@ class MainWindow(QMainWindow):
         old, self.client = self.client, client
         self.experiment = None
         self.experiments.set_client(client)
+        self.browser.set_source(client, self.workspace.name if self.workspace else None, None)
         self.client_changed.emit(client)
         if old is not None:
             old.close()
@@ -191,9 +296,109 @@ class MainWindow(QMainWindow):
         if self.workspace is not None:
             state = self.memory.get(self.workspace.name)
             self.memory.put(self.workspace.name, replace(state, last_experiment=experiment.name))
+        self.browser.set_source(self.client, self.workspace.name if self.workspace else None,
+                                experiment, filter_text=self._pending_filter)
+        self._pending_filter = None
+
+    def set_filter(self, text: str) -> None:
+        """Open the trace table with this filter (applied once an experiment is shown);
+        BadFilter, with the position, if it does not parse."""
+        filters.parse(text)
+        self._pending_filter = text
 
     def refresh(self) -> None:
-        self.experiments.reload()
+        """F5: reload what the current tab shows."""
+        current = self.tabs.currentWidget()
+        if current is self.trace_view:
+            self.trace_view.reload()
+        elif current is self.browser:
+            self.browser.reload()
+        elif current in (self.sessions, self.users):
+            self._stale_views.add(current)
+            self._load_current_view()
+        else:
+            self.experiments.reload()
+
+    # Views of the browser's query
+    def _query_changed(self) -> None:
+        self._stale_views = {self.sessions, self.users}
+        self._load_current_view()
+
+    def _load_current_view(self) -> None:
+        """Sessions and users load when their tab is shown, once per query."""
+        view = self.tabs.currentWidget()
+        if view not in self._stale_views:
+            return
+        self._stale_views.discard(view)
+        b = self.browser
+        if b.client is None or b.experiment is None:
+            view.clear()
+        else:
+            view.load(b.client, [b.experiment.experiment_id], b.filter_strings())
+
+    def _show_filtered(self, text: str) -> None:
+        self.tabs.setCurrentWidget(self.browser)
+        self.browser.set_filter_text(text)
+
+    def export_traces(self) -> None:
+        b = self.browser
+        if b.client is None or b.experiment is None:
+            self.statusBar().showMessage("Open an experiment first.", 5000)
+            return
+        runner = TaskRunner()
+        ExportDialog(self, runner, b.client, [b.experiment.experiment_id], b.filter_strings(),
+                     b.order_by).exec()
+
+    # Traces
+    def open_trace(self, trace_id: str) -> None:
+        """Show this trace in the Trace tab (once connected)."""
+        if self.client is None:
+            self._pending_trace = trace_id
+            return
+        self._pending_trace = None
+        self.tabs.setCurrentWidget(self.trace_view)
+        self.trace_view.open_trace(self.client, trace_id)
+
+    def _open_file_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open trace file", "", TRACE_FILES)
+        if path:
+            self.tabs.setCurrentWidget(self.trace_view)
+            self.trace_view.open_file(path)
+
+    def _export_trace_dialog(self) -> None:
+        if self.trace_view.trace is None:
+            self.statusBar().showMessage("Open a trace first.", 5000)
+            return
+        name = f"{self.trace_view.trace.info.trace_id}.json"
+        path, _ = QFileDialog.getSaveFileName(self, "Export trace", name, TRACE_FILES)
+        if path:
+            self.trace_view.export_trace(path)
+
+    def _open_by_id_dialog(self) -> None:
+        text, ok = QInputDialog.getText(
+            self, "Open trace", "Trace ID (tr-…) or client request ID:")
+        if ok and text.strip():
+            self.open_by_id(text.strip())
+
+    def open_by_id(self, text: str) -> None:
+        """Open a trace by id; anything else is looked up as a client request id in the
+        current experiment."""
+        client, experiment = self.client, self.experiment
+        if text.startswith("tr-") or client is None or experiment is None:
+            self.open_trace(text)
+            return
+
+        def found(infos: list[TraceInfo]) -> None:
+            if infos:
+                self.open_trace(infos[0].trace_id)
+            else:
+                self.banner.show_error(f"No trace with client request ID {text!r} in "
+                                       f"{experiment.name}.")
+
+        self._lookup.start(
+            lambda token: search.find_by_client_request_id(
+                client, [experiment.experiment_id], text, token),
+            found, lambda exc: self.banner.show_error(f"Looking up {text!r} failed: {exc}"))
 
     # Layout memory
     def _restore_layout(self) -> None:
@@ -208,4 +413,8 @@ class MainWindow(QMainWindow):
         s.setValue("geometry", self.saveGeometry())
         s.setValue("splitter", self.splitter.saveState())
         self._set_client(None)
+        if self._demo is not None:
+            self._demo.finished.disconnect()
+            self._demo.terminate()  # SIGTERM: the demo command stops its server
+            self._demo.waitForFinished(10_000)
         super().closeEvent(event)

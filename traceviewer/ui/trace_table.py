@@ -6,6 +6,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QAbstractItemView, QMenu, QTableView
 
+from traceviewer.core.aggregate import readable
 from traceviewer.core.export import feedback_summary
 from traceviewer.core.fmt import duration_ms, timestamp_ms
 from traceviewer.core.model import TraceInfo
@@ -15,8 +16,8 @@ PREVIEW_CHARS = 200
 
 
 def _preview(text: str | None) -> str:
-    """One line of an untrusted preview (the view shows it as plain text)."""
-    return " ".join((text or "").split())[:PREVIEW_CHARS]
+    """One line of the words of an untrusted preview (the view shows it as plain text)."""
+    return " ".join(readable(text).split())[:PREVIEW_CHARS]
 
 
 def _tokens(info: TraceInfo) -> str:
@@ -83,7 +84,7 @@ class TraceTable(QTableView):
     def reset_columns(self) -> None:
         """Default order, widths and visibility."""
         header = self.horizontalHeader()
-        widths = {"Time": 150, "Name": 120, "Request": 260, "Response": 260, "State": 80,
+        widths = {"Time": 150, "Name": 120, "Request": 230, "Response": 230, "State": 80,
                   "Duration": 80, "Session": 110, "User": 110, "Tokens": 60}
         for i, name in enumerate(COLUMN_NAMES):
             header.moveSection(header.visualIndex(i), i)
