@@ -21,6 +21,7 @@ from traceviewer.core.model import SPAN_TYPE_KEY, Span, SpanEvent, Trace, TraceI
 _STATUS = {"STATUS_CODE_OK": "OK", "STATUS_CODE_ERROR": "ERROR", "STATUS_CODE_UNSET": "UNSET",
            "OK": "OK", "ERROR": "ERROR", "UNSET": "UNSET"}
 _REQUEST_ID_KEY = "mlflow.traceRequestId"
+_MISSING = object()
 
 
 def decode_any_value(value: Any) -> Any:
@@ -66,10 +67,10 @@ class LazyAttributes(Mapping[str, Any]):
         self._cache: dict[str, Any] = {}
 
     def __getitem__(self, key: str) -> Any:
-        try:
-            return self._cache[key]
-        except KeyError:
-            pass
+        # .get with a sentinel, not try/except: a miss is the common case when opening a trace.
+        value = self._cache.get(key, _MISSING)
+        if value is not _MISSING:
+            return value
         raw = self._raw[key]
         try:
             value = self._decode(raw)
@@ -98,18 +99,17 @@ class LazyAttributes(Mapping[str, Any]):
         return json.dumps(self[key], default=_json_default)
 
 
-def _hex_id(value: Any, cache: dict[str, str | None]) -> str | None:
+def _hex_id(value: Any, cache: dict[str, str]) -> str | None:
     """Hex of a base64 span id (REST, artifact); hex ids (older SDKs) pass through."""
     if not value or not isinstance(value, str):
         return None
-    try:
-        return cache[value]
-    except KeyError:
-        pass
+    hit = cache.get(value)
+    if hit is not None:
+        return hit
     # 8- and 16-byte ids are 12 and 24 base64 characters; hex ids are 16 and 32.
     if len(value) in (12, 24):
         try:
-            result = base64.b64decode(value, validate=True).hex()
+            result = binascii.a2b_base64(value, strict_mode=True).hex()
         except binascii.Error:
             result = value
     else:
@@ -145,9 +145,9 @@ def _event(raw: dict[str, Any]) -> SpanEvent:
                      time_ns=_ns(raw.get("time_unix_nano")) or 0, attributes=decoded)
 
 
-def _span(raw: dict[str, Any], ids: dict[str, str | None], fallback_start_ns: int) -> Span:
+def _span(raw: dict[str, Any], ids: dict[str, str], fallback_start_ns: int) -> Span:
     attributes = _attributes(raw.get("attributes"))
-    span_type = attributes.get(SPAN_TYPE_KEY) if SPAN_TYPE_KEY in attributes else None
+    span_type = attributes[SPAN_TYPE_KEY] if SPAN_TYPE_KEY in attributes._raw else None
     status = raw.get("status") or {}
     span_id = _hex_id(raw.get("span_id"), ids)
     if span_id is None:
@@ -217,7 +217,7 @@ def parse_trace(payload: bytes | str | dict[str, Any]) -> Trace:
     try:
         info = TraceInfo.from_json(info_json)
         fallback_start_ns = info.request_time_ms * 1_000_000
-        ids: dict[str, str | None] = {}
+        ids: dict[str, str] = {}
         spans = [_span(raw, ids, fallback_start_ns) for raw in raw_spans]
     except CorruptTrace:
         raise
