@@ -68,8 +68,8 @@ def quick_clauses(column: str, info: TraceInfo) -> list[tuple[str, Clause, Claus
 
 
 class TraceBrowser(QWidget):
-    """Emits `trace_activated(TraceInfo)` on Enter/double-click and `review_requested(list of
-    trace ids)` for the review queue; `export_requested()` when the user asks to export."""
+    """Emits `trace_activated(TraceInfo)` on Enter/double-click, `review_requested(trace ids)`
+    for the review queue (empty: the whole filter) and `export_requested()`."""
 
     trace_activated = Signal(object)
     review_requested = Signal(list)
@@ -325,10 +325,10 @@ class TraceBrowser(QWidget):
     # -- review, auto-refresh ------------------------------------------------------------
 
     def request_review(self) -> None:
+        """Ask for a review of the selected traces (several selected), else of the filter's
+        traces (an empty list)."""
         selected = self.table.selected_traces()
-        rows = selected if len(selected) > 1 else self.model.rows
-        if rows:
-            self.review_requested.emit([t.trace_id for t in rows])
+        self.review_requested.emit([t.trace_id for t in selected] if len(selected) > 1 else [])
 
     def _check_new(self) -> None:
         """Count traces newer than the newest loaded one; the table itself does not move."""

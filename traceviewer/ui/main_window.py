@@ -33,6 +33,8 @@ from traceviewer.ui.browse import TraceBrowser
 from traceviewer.ui.experiments import ExperimentsPanel
 from traceviewer.ui.export_dialog import ExportDialog
 from traceviewer.ui.first_run import FirstRunScreen
+from traceviewer.ui.outbox_status import OutboxSender, OutboxStatus
+from traceviewer.ui.review import ReviewPanel
 from traceviewer.ui.sessions import SessionsView
 from traceviewer.ui.tasks import TaskRunner, activity
 from traceviewer.ui.trace_view import TraceView
@@ -97,6 +99,9 @@ class MainWindow(QMainWindow):
         self.users = UsersView()
         self.users.show_filtered.connect(self._show_filtered)
         self._stale_views = {self.sessions, self.users}
+        self.outbox_sender = OutboxSender(parent=self)
+        self.review = ReviewPanel(self.outbox_sender)
+        self.browser.review_requested.connect(self.start_review)
         self.trace_view = TraceView()
         self.trace_view.status_message.connect(
             lambda text: self.statusBar().showMessage(text, 8000))
@@ -106,6 +111,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.sessions, "Sessions")
         self.tabs.addTab(self.users, "Users")
         self.tabs.addTab(self.trace_view, "Trace")
+        self.tabs.addTab(self.review, "Review")
         self.tabs.currentChanged.connect(lambda _i: self._load_current_view())
         for i in range(self.tabs.count()):
             self.tabs.setTabToolTip(i, f"Ctrl+{i + 1}")
@@ -138,6 +144,7 @@ class MainWindow(QMainWindow):
         self.busy.setToolTip("Loading…")
         self.busy.hide()
         activity.busy_changed.connect(self.busy.setVisible)
+        self.statusBar().addPermanentWidget(OutboxStatus(self.outbox_sender))
         self.statusBar().addPermanentWidget(self.busy)
         self.statusBar().addPermanentWidget(self.connection_label)
 
@@ -146,6 +153,7 @@ class MainWindow(QMainWindow):
         focus_workspace = QAction(self, shortcut=QKeySequence("Ctrl+W"))
         focus_workspace.triggered.connect(self.workspace_box.showPopup)
         self.addActions([focus_experiments, focus_workspace])
+        self.outbox_sender.kick()  # labels left from an earlier run go out now
         for i in range(9):
             tab = QAction(self, shortcut=QKeySequence(f"Ctrl+{i + 1}"))
             tab.triggered.connect(lambda _c=False, i=i: self.tabs.setCurrentIndex(i))
@@ -348,6 +356,21 @@ class MainWindow(QMainWindow):
         runner = TaskRunner()
         ExportDialog(self, runner, b.client, [b.experiment.experiment_id], b.filter_strings(),
                      b.order_by).exec()
+
+    def start_review(self, trace_ids: list[str]) -> None:
+        """Review these traces, or (none given) the traces of the browser's filter."""
+        b = self.browser
+        if b.client is None or b.experiment is None or self.workspace is None:
+            self.statusBar().showMessage("Open an experiment first.", 5000)
+            return
+        title = filters.build(b.clauses) or f"all traces of {b.experiment.name}"
+        self.tabs.setCurrentWidget(self.review)
+        if trace_ids:
+            self.review.start(b.client, self.workspace, b.experiment.experiment_id, trace_ids,
+                              title=f"{len(trace_ids)} selected traces")
+        else:
+            self.review.start_search(b.client, self.workspace, b.experiment.experiment_id,
+                                     b.filter_strings(), title=title)
 
     # Traces
     def open_trace(self, trace_id: str) -> None:
