@@ -393,9 +393,12 @@ class SpanTreeView(QTreeView):
         header = self.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(NAME, QHeaderView.Stretch)
-        for column, width in ((DURATION, 70), (START, 74), (STATUS, 56), (TOKENS, 60)):
+        # Wide enough for the longest usual values ("59 min 59 s", "+59 min 59 s", "ERROR").
+        metrics = self.fontMetrics()
+        for column, sample in ((DURATION, "59 min 59 s"), (START, "+59 min 59 s"),
+                               (STATUS, "ERROR"), (TOKENS, "999,999")):
             header.setSectionResizeMode(column, QHeaderView.Interactive)
-            self.setColumnWidth(column, width)
+            self.setColumnWidth(column, metrics.horizontalAdvance(sample) + 16)
         self.setContextMenuPolicy(Qt.CustomContextMenu)
         self.customContextMenuRequested.connect(self._context_menu)
         self.setToolTip("Spans of the trace. ←/→ collapse and expand, * expands everything "

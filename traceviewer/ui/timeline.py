@@ -88,7 +88,9 @@ class SpanBars(pg.GraphicsObject):
         t = p.transform()
         sx, dx, sy, dy = t.m11(), t.m31(), t.m22(), t.m32()
         p.resetTransform()  # paint in device pixels: crisp 1 px minimum widths, readable text
-        device = p.viewport()
+        # The visible time window in device pixels (the painter may cover more than the plot).
+        (t0, t1), _ = self.getViewBox().viewRange()
+        edges = (t0 * sx + dx, t1 * sx + dx)
         rows = [(k, node) for k, node in enumerate(self.rows) if node != lay.syn]
         if not rows:
             return
@@ -128,28 +130,38 @@ class SpanBars(pg.GraphicsObject):
             if marked:
                 p.setPen(pen)
                 p.drawRects(marked)
-        self._paint_labels(p, rects, nodes, device.width())
+        self._paint_labels(p, rects, nodes, min(edges), max(edges))
 
     def _paint_labels(self, p: QPainter, rects: list[QRectF], nodes: np.ndarray,
-                      width: float) -> None:
+                      first: float, last: float) -> None:
         p.setFont(self._font)
         spans = self.layout.trace.spans
         for rect, node in zip(rects, nodes.tolist(), strict=True):
-            if rect.height() < self._metrics.height() - 2 or rect.left() > width:
+            if rect.height() < self._metrics.height() - 2 or not (
+                    rect.right() >= first and rect.left() <= last):
                 continue
             span = spans[node]
             text = f"{span.name}  {format_duration(span.duration_ns)}"
             # The text box is a little taller than the bar so descenders are not clipped.
             top, height = rect.top() - 2, rect.height() + 4
-            left, right = max(rect.left(), 0.0), min(rect.right(), width)
-            if right - left >= LABEL_MIN_PX:
+            left, right = max(rect.left(), first), min(rect.right(), last)
+            align = Qt.AlignLeft
+            needed = self._metrics.horizontalAdvance(text)
+            after = last - rect.right() - 4
+            before = rect.left() - first - 4
+            if right - left - 6 >= needed or (
+                    right - left >= LABEL_MIN_PX and max(after, before) < needed):
                 p.setPen(QColor("white"))
                 box = QRectF(left + 3, top, right - left - 6, height)
             else:
+                # Beside the bar: after it, or before it when the bar ends near the right edge.
                 p.setPen(QColor("#3c4043"))
-                box = QRectF(rect.right() + 4, top, width - rect.right() - 4, height)
+                box = QRectF(rect.right() + 4, top, after, height)
+                if after < min(needed, before):
+                    box = QRectF(first, top, before, height)
+                    align = Qt.AlignRight
             elided = self._metrics.elidedText(text, Qt.ElideRight, int(box.width()))
-            p.drawText(box, Qt.AlignVCenter | Qt.AlignLeft | Qt.TextSingleLine, elided)
+            p.drawText(box, Qt.AlignVCenter | align | Qt.TextSingleLine, elided)
 
     def hoverEvent(self, ev) -> None:
         if ev.isExit():

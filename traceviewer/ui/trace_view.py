@@ -144,6 +144,8 @@ class TraceHeader(QFrame):
         self.title.setFont(font)
         self.trace_id = plain_label()
         self.request_id = plain_label()
+        for label in (self.trace_id, self.request_id):
+            label.setWordWrap(False)  # ids are copied, never broken across lines
         copy_trace = QToolButton(text="Copy", toolTip="Copy the trace id")
         copy_trace.clicked.connect(lambda: copy_text(self.trace_id.text()))
         self.copy_request = QToolButton(text="Copy", toolTip="Copy the client request id")
