@@ -10,6 +10,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
 
 from tests.conftest import PROD_EXPERIMENT, experiment_id
+from traceviewer.core import filters as flt
+from traceviewer.core import search
 from traceviewer.core.client import RestClient
 from traceviewer.core.outbox import Outbox
 from traceviewer.core.review import LabelSchema, QueueStore
@@ -231,3 +233,19 @@ def test_a_queue_of_20_traces_is_walked_with_the_keyboard_only(qtbot, sdk, clien
     assert again.state.done == 20 and again.progress.text() == "20 / 20"
     qtbot.keyClick(again, Qt.Key_Left)
     assert again.progress.text() == "19 / 20"
+
+
+def test_a_queue_is_built_from_a_filter_in_the_background(qtbot, client, sender, infos,
+                                                          mlflow_server):
+    session = next(i.session for i in infos if i.session)
+    expected = [i.trace_id for i in search.search_all(
+        client, [infos[0].experiment_id], flt.alternatives([flt.session(session)]))]
+    panel = ReviewPanel(sender)
+    qtbot.addWidget(panel)
+    panel.start_search(client, workspace(mlflow_server.url, REVIEWER), infos[0].experiment_id,
+                       flt.alternatives([flt.session(session)]), title=f"session {session}")
+    qtbot.waitUntil(lambda: panel.state is not None and panel.trace is not None,
+                    timeout=20_000)
+    assert list(panel.state.trace_ids) == expected and len(expected) > 1
+    assert panel.progress.text() == f"1 / {len(expected)}"
+    assert panel.title.text() == f"session {session}"

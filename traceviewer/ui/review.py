@@ -2,6 +2,7 @@
 
     panel = ReviewPanel(sender)                   # sender: the app's OutboxSender
     panel.start(client, workspace, experiment_id, trace_ids, title="errors today")
+    panel.start_search(client, workspace, experiment_id, filters, title="errors today")
 
 Shows what a reviewer needs to judge (request, response, the chat, key spans, earlier feedback)
 and the label schemas of the experiment (`core.review.SchemaStore`). Keys: y / n answer the
@@ -37,7 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from traceviewer.core import fmt
+from traceviewer.core import fmt, search
 from traceviewer.core.aggregate import readable
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.client import RestClient
@@ -59,6 +60,7 @@ from traceviewer.ui.outbox_status import OutboxSender, OutboxStatus
 from traceviewer.ui.tasks import TaskRunner
 
 CACHED_TRACES = 8
+MAX_QUEUE = 1000
 KEY_SPAN_TYPES = frozenset({"TOOL", "RETRIEVER", "LLM", "CHAT_MODEL", "AGENT"})
 _HELP = ("y / n answer · 1-9 option · c comment · Enter submit and next · s skip · "
          "→ / ← next / previous · u undo")
@@ -340,6 +342,23 @@ class ReviewPanel(QWidget):
         self.title.setText(title or "Review")
         self._load()
         self.setFocus()
+
+    def start_search(self, client: RestClient, workspace: Workspace, experiment_id: str,
+                     filters: Sequence[str] = ("",), title: str = "",
+                     limit: int = MAX_QUEUE) -> None:
+        """Review the traces matching any of `filters` (AND-only filter strings, as
+        `core.search.iter_traces` takes them), newest first, at most `limit`; the search runs
+        in the background."""
+        self.trace_line.setText("Finding the traces to review…")
+
+        def work(token: CancelToken) -> list[str]:
+            found = search.search_all(client, [experiment_id], filters, token=token, limit=limit)
+            return [info.trace_id for info in found]
+
+        self._runner.start(
+            work, lambda ids: self.start(client, workspace, experiment_id, ids, title),
+            lambda exc: self.banner.show_error(exc, retry=lambda: self.start_search(
+                client, workspace, experiment_id, filters, title, limit)))
 
     def _set_schemas(self, schemas: Sequence[LabelSchema]) -> None:
         for row in self.rows:
