@@ -7,9 +7,9 @@ from PySide6.QtWidgets import QDialogButtonBox
 
 from traceviewer.core.model import Assessment
 from traceviewer.core.outbox import Outbox, Target
-from traceviewer.core.review import LabelSchema, assessment_body
+from traceviewer.core.review import DEFAULT_SCHEMAS, LabelSchema, SchemaStore, assessment_body
 from traceviewer.demo.server import free_port
-from traceviewer.ui.assessments import LabelDialog
+from traceviewer.ui.assessments import LabelDialog, SchemaDialog
 from traceviewer.ui.outbox_status import OutboxSender, OutboxStatus
 
 
@@ -77,3 +77,23 @@ def test_label_dialog_types_values_by_schema_and_needs_a_reviewer_when_unknown(q
     qtbot.addWidget(editing)
     assert editing.reviewer.isHidden()
     assert (editing.value(), editing.rationale_text()) == ("friendly", "kind")
+
+
+def test_schema_dialog_saves_labels_per_experiment_and_refuses_a_category_without_options(
+        qtbot):
+    dialog = SchemaDialog("local", "7")
+    qtbot.addWidget(dialog)
+    assert dialog.schemas() == list(DEFAULT_SCHEMAS)  # the seed's response_is_correct
+    dialog.add_row(LabelSchema("tone", "category", options=("x",), required=False))
+    dialog.table.item(1, 2).setText("")  # options cleared: not a valid category label
+    dialog.save()
+    assert "lists no options" in dialog.error.text() and not dialog.result()
+    assert SchemaStore().get("local", "7") == DEFAULT_SCHEMAS
+
+    dialog.table.item(1, 2).setText("friendly, neutral ,rude")
+    dialog.save()
+    assert dialog.result() == dialog.DialogCode.Accepted
+    tone = LabelSchema("tone", "category", options=("friendly", "neutral", "rude"),
+                       required=False)
+    assert SchemaStore().get("local", "7") == (DEFAULT_SCHEMAS[0], tone)
+    assert SchemaStore().get("local", "8") == DEFAULT_SCHEMAS

@@ -32,6 +32,8 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QStackedWidget,
+    QTableWidget,
+    QTableWidgetItem,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -41,6 +43,7 @@ from PySide6.QtWidgets import (
 from traceviewer.core import fmt
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.client import RestClient
+from traceviewer.core.errors import ConfigError
 from traceviewer.core.model import Assessment, TraceInfo
 from traceviewer.core.outbox import Item, Outbox, SendReport, Target
 from traceviewer.core.review import (
@@ -181,6 +184,89 @@ class LabelDialog(QDialog):
 
     def rationale_text(self) -> str | None:
         return self.rationale.toPlainText().strip() or None
+
+
+class SchemaDialog(QDialog):
+    """Edit the label schemas of one workspace and experiment: name, type, options (comma
+    separated, for category labels), required, comment. Saving an empty table restores the
+    default (`response_is_correct`, yes/no with a comment)."""
+
+    HEADERS = ("Name", "Type", "Options", "Required", "Comment")
+
+    def __init__(self, workspace: str, experiment_id: str, store: SchemaStore | None = None,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Labels reviewers give")
+        self.resize(640, 300)
+        self.store = store or SchemaStore()
+        self.key = (workspace, experiment_id)
+        self.table = QTableWidget(0, len(self.HEADERS))
+        self.table.setHorizontalHeaderLabels(list(self.HEADERS))
+        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.Stretch)
+        self.table.setColumnWidth(0, 180)
+        self.table.verticalHeader().hide()
+        self.error = QLabel()
+        self.error.setTextFormat(Qt.PlainText)
+        self.error.setStyleSheet("color: #8a1f11;")
+        self.error.setWordWrap(True)
+        add = QPushButton("Add label")
+        remove = QPushButton("Remove label")
+        add.clicked.connect(lambda: self.add_row(LabelSchema("", "boolean")))
+        remove.clicked.connect(lambda: self.table.removeRow(self.table.currentRow()))
+        self.buttons = QDialogButtonBox(QDialogButtonBox.Save | QDialogButtonBox.Cancel)
+        self.buttons.accepted.connect(self.save)
+        self.buttons.rejected.connect(self.reject)
+        row = QHBoxLayout()
+        row.addWidget(add)
+        row.addWidget(remove)
+        row.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(row)
+        layout.addWidget(self.error)
+        layout.addWidget(self.buttons)
+        for schema in self.store.get(*self.key):
+            self.add_row(schema)
+
+    def add_row(self, schema: LabelSchema) -> None:
+        """Append a row showing `schema`."""
+        row = self.table.rowCount()
+        self.table.insertRow(row)
+        self.table.setItem(row, 0, QTableWidgetItem(schema.name))
+        kind = QComboBox()
+        kind.addItems(KINDS)
+        kind.setCurrentText(schema.kind)
+        self.table.setCellWidget(row, 1, kind)
+        self.table.setItem(row, 2, QTableWidgetItem(", ".join(schema.options)))
+        for column, on in ((3, schema.required), (4, schema.comment)):
+            check = QTableWidgetItem()
+            check.setFlags(Qt.ItemIsUserCheckable | Qt.ItemIsEnabled)
+            check.setCheckState(Qt.Checked if on else Qt.Unchecked)
+            self.table.setItem(row, column, check)
+
+    def schemas(self) -> list[LabelSchema]:
+        """The schemas in the table (ConfigError names a row that is not valid)."""
+        out = []
+        for row in range(self.table.rowCount()):
+            name = (self.table.item(row, 0).text() if self.table.item(row, 0) else "").strip()
+            if not name:
+                continue
+            options = self.table.item(row, 2).text() if self.table.item(row, 2) else ""
+            out.append(LabelSchema(
+                name, self.table.cellWidget(row, 1).currentText(),
+                options=tuple(o.strip() for o in options.split(",") if o.strip()),
+                required=self.table.item(row, 3).checkState() == Qt.Checked,
+                comment=self.table.item(row, 4).checkState() == Qt.Checked))
+        return out
+
+    def save(self) -> None:
+        """Store the table and close, or say what is wrong."""
+        try:
+            self.store.set(*self.key, self.schemas())
+        except ConfigError as exc:
+            self.error.setText(str(exc))
+            return
+        self.accept()
 
 
 class AssessmentsPanel(QWidget):

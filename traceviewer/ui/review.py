@@ -53,7 +53,7 @@ from traceviewer.core.review import (
     assessment_body,
 )
 from traceviewer.core.workspaces import Workspace
-from traceviewer.ui.assessments import AssessmentsPanel, retract, with_reviewer
+from traceviewer.ui.assessments import AssessmentsPanel, SchemaDialog, retract, with_reviewer
 from traceviewer.ui.banner import ErrorBanner
 from traceviewer.ui.inspector import Cards, chat_cards, plain_label
 from traceviewer.ui.outbox_status import OutboxSender, OutboxStatus
@@ -279,6 +279,12 @@ class ReviewPanel(QWidget):
         self.form.addWidget(self.message)
         help_line = plain_label(_HELP, selectable=False)
         help_line.setStyleSheet("color: #57606a;")
+        self.schemas_button = QPushButton("Labels…")
+        self.schemas_button.setToolTip("Choose the labels reviewers give in this experiment")
+        self.schemas_button.setFocusPolicy(Qt.NoFocus)
+        self.schemas_button.clicked.connect(self.edit_schemas)
+        buttons.addWidget(self.schemas_button)
+        self.schema_dialog: SchemaDialog | None = None
         self.form.addWidget(help_line)
         right = QWidget()
         right_layout = QVBoxLayout(right)
@@ -359,6 +365,21 @@ class ReviewPanel(QWidget):
             work, lambda ids: self.start(client, workspace, experiment_id, ids, title),
             lambda exc: self.banner.show_error(exc, retry=lambda: self.start_search(
                 client, workspace, experiment_id, filters, title, limit)))
+
+    def edit_schemas(self) -> None:
+        """Open the label schema editor of this queue's experiment; the form follows a save."""
+        if self.state is None:
+            return
+        state = self.state
+        self.schema_dialog = SchemaDialog(state.workspace, state.experiment_id, parent=self)
+
+        def saved() -> None:
+            self._set_schemas([s for s in SchemaStore().get(state.workspace, state.experiment_id)
+                               if s.assessment_kind == "feedback"])
+            self.setFocus()
+
+        self.schema_dialog.accepted.connect(saved)
+        self.schema_dialog.open()
 
     def _set_schemas(self, schemas: Sequence[LabelSchema]) -> None:
         for row in self.rows:
