@@ -10,8 +10,10 @@ import time
 import httpx
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtWidgets import QLabel
 
 from traceviewer.core.client import RestClient
+from traceviewer.ui import trace_view
 from traceviewer.ui.span_tree import MISSING_PARENT, NAME
 from traceviewer.ui.trace_view import TraceView
 
@@ -195,8 +197,6 @@ def test_html_in_span_content_is_shown_as_literal_text(qtbot, view, client, ids)
     view.tree.select_node(chat)
     inspector = view.inspector
     assert inspector.tabs.tabText(0) == "Chat"
-    from PySide6.QtWidgets import QLabel
-
     cards = [lab for lab in inspector.chat.findChildren(QLabel) if UNTRUSTED in lab.text()]
     assert len(cards) == 2  # the user's question and the assistant's answer
     assert all(lab.textFormat() == Qt.PlainText for lab in cards)
@@ -295,3 +295,31 @@ def test_exported_trace_opens_from_its_file(qtbot, view, client, ids, tmp_path):
     assert [(s.span_id, s.parent_id, s.name, s.status) for s in again.spans] == \
         [(s.span_id, s.parent_id, s.name, s.status) for s in trace.spans]
     assert again.info.trace_id == ids["error"]
+
+
+def test_a_huge_trace_is_let_go_when_the_next_load_starts(qtbot, view, client, ids,
+                                                          monkeypatch):
+    monkeypatch.setattr(trace_view, "RELEASE_SPANS", 5000)
+    open_and_wait(qtbot, view, client, ids["big10k"])
+    with qtbot.waitSignal(view.trace_shown, timeout=LOAD_TIMEOUT_MS):
+        view.open_trace(client, ids["html"])
+        assert view.model.layout is None and view.trace is None  # gone before the load ends
+        assert view.pages.currentIndex() == 0
+    assert view.trace.info.trace_id == ids["html"]
+
+
+def test_a_small_trace_stays_shown_while_the_next_one_loads(qtbot, view, client, ids):
+    open_and_wait(qtbot, view, client, ids["html"])
+    with qtbot.waitSignal(view.trace_shown, timeout=LOAD_TIMEOUT_MS):
+        view.open_trace(client, ids["error"])
+        assert view.trace.info.trace_id == ids["html"]
+    assert view.trace.info.trace_id == ids["error"]
+
+
+def test_an_assessments_editor_replaces_the_read_only_list(qtbot, client, ids):
+    editor = QLabel("editor")
+    view = TraceView(assessments=editor)
+    qtbot.addWidget(view)
+    open_and_wait(qtbot, view, client, ids["judged"])
+    assert view.side.widget(1) is editor
+    assert view.side.tabText(1).startswith("Assessments (")

@@ -95,6 +95,9 @@ def gc_paused() -> Iterator[None]:
 
 
 DISCARD_CHUNK = 2000
+# A trace this big is let go as soon as another load starts: two of them would not fit in
+# memory together (100k spans take about 600 MB).
+RELEASE_SPANS = 50_000
 
 
 def discard(holder: list[TreeLayout], token: CancelToken | None = None) -> None:
@@ -261,7 +264,10 @@ class TraceView(QWidget):
     trace_shown = Signal(object)  # the Trace, once its tree and timeline are populated
     load_failed = Signal(str)
 
-    def __init__(self, parent=None, cache: TraceCache | None = None):
+    def __init__(self, parent=None, cache: TraceCache | None = None,
+                 assessments: QWidget | None = None):
+        """`assessments`: a widget for the Assessments tab that fills itself on `trace_shown`
+        (an editor); without one the tab lists the trace's assessments read-only."""
         super().__init__(parent)
         self.cache = cache or TraceCache()
         self.trace: Trace | None = None
@@ -280,7 +286,7 @@ class TraceView(QWidget):
         self.tree = SpanTreeView(self.model)
         self.timeline = Timeline()
         self.inspector = Inspector()
-        self.assessments = AssessmentList()
+        self.assessments = assessments or AssessmentList()
         self._build_toolbar()
         self._build_progress()
         self._build_layout()
@@ -481,6 +487,8 @@ class TraceView(QWidget):
     def _start(self, work: Callable[[CancelToken], Loaded], message: str) -> None:
         self.banner.hide()
         self._search_runner.cancel()
+        if self.model.layout is not None and self.model.layout.n >= RELEASE_SPANS:
+            self._release()
         self.progress_label.setText(message)
         self.progress.show()
         started = time.perf_counter()
@@ -510,7 +518,8 @@ class TraceView(QWidget):
         trace = self.trace = layout.trace
         self.pages.setCurrentIndex(1)
         self.header.show_trace(layout, loaded.cached_at)
-        self.assessments.show_info(trace.info)
+        if isinstance(self.assessments, AssessmentList):
+            self.assessments.show_info(trace.info)
         count = len(trace.info.assessments)
         self.side.setTabText(1, f"Assessments ({count})" if count else "Assessments")
         self._matches, self._match_pos = [], -1
@@ -536,6 +545,17 @@ class TraceView(QWidget):
 
     def _show_empty(self) -> None:
         self.pages.setCurrentIndex(0)
+
+    def _release(self) -> None:
+        """Stop showing the trace and free it in the background."""
+        holder = [self.model.layout]
+        self.trace = None
+        self._matches, self._match_pos = [], -1
+        self.model.set_layout(None)
+        self.timeline.set_layout(None)
+        self.inspector.show_span(None)
+        self._show_empty()
+        self._discard_runner.start(lambda token: discard(holder, token), lambda _: None)
 
     # -- tree / timeline sync -----------------------------------------------------------------
 

@@ -1,0 +1,178 @@
+"""Benchmark: opening big traces in the detail view (offscreen). Prints figures; not a test.
+
+    .venv/bin/python bench/open_trace_gui.py [--url URL] [--sizes 1000,10000,100000]
+
+Without --url it starts a local `mlflow server` in a temporary directory. It logs one agent-loop
+trace per size with the demo's seeding code (or reuses one logged before, found by its client
+request id `big-N`), then for each trace:
+  - fetches it with `RestClient.get_trace_raw` and with `MlflowClient().get_trace` (comparison),
+  - in a fresh process: hands the response bytes to `TraceView.open_trace` and times until the
+    tree and the timeline are painted; then reopens it from the on-disk cache the same way;
+    a 5 ms heartbeat QTimer on the GUI thread records the longest stall; prints peak RSS.
+Targets: 10k spans <= 0.5 s, 100k <= 5 s, cache reopen of 10k <= 0.3 s, no stall > 100 ms,
+100k spans under 1 GB RSS."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+EXPERIMENT = "bench-open-trace-gui"
+HEARTBEAT_MS = 5
+
+
+class BytesClient:
+    """Stands in for RestClient once the response bytes are in memory: the view's loader then
+    measures parsing, caching, layout and painting, not the network."""
+
+    def __init__(self, host: str, raw: bytes):
+        self.host, self._raw = host, raw
+
+    def get_trace_raw(self, trace_id: str) -> bytes:
+        return self._raw
+
+
+def gui_child(raw_path: str, trace_id: str, cache_dir: str) -> None:
+    """Runs in a fresh process: open from bytes, then from the cache; print one JSON line."""
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from traceviewer.core.cache import TraceCache
+    from traceviewer.ui.trace_view import TraceView
+
+    app = QApplication([])
+    view = TraceView(cache=TraceCache(Path(cache_dir)))
+    view.resize(1600, 1000)
+    view.show()
+    app.processEvents()
+    client = BytesClient("http://bench", Path(raw_path).read_bytes())
+
+    # Worst gap between heartbeats: wall time, and process CPU time (what the gap would be on an
+    # idle machine; on a loaded one the wall gap also counts time other processes ran).
+    clock, worst, cpu = QElapsedTimer(), [0, 0.0], [0.0]
+    heartbeat = QTimer(interval=HEARTBEAT_MS)
+
+    def beat() -> None:
+        worst[0] = max(worst[0], clock.restart() - HEARTBEAT_MS)
+        now = time.process_time()
+        worst[1] = max(worst[1], now - cpu[0])
+        cpu[0] = now
+
+    heartbeat.timeout.connect(beat)
+
+    def timed_open(use_cache: bool) -> tuple[float, float, int, float]:
+        loop = QEventLoop()
+        view.trace_shown.connect(loop.quit)
+        view.load_failed.connect(loop.quit)
+        worst[:] = [0, 0.0]
+        clock.start()
+        heartbeat.start()
+        t0, c0 = time.perf_counter(), time.process_time()
+        cpu[0] = c0
+        view.open_trace(client, trace_id, use_cache=use_cache)
+        loop.exec()
+        view.repaint()  # tree and timeline painted, synchronously
+        elapsed, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+        heartbeat.stop()
+        view.trace_shown.disconnect(loop.quit)
+        view.load_failed.disconnect(loop.quit)
+        if view.trace is None or len(view.trace.spans) == 0:
+            raise SystemExit(f"open failed: {view.banner.label.text()}")
+        return elapsed, cpu_s, worst[0], worst[1] * 1000
+
+    first = timed_open(use_cache=False)
+    cached = timed_open(use_cache=True)
+    if not view.header.cached.isVisible():
+        raise SystemExit("the reopen did not come from the cache")
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    print(json.dumps({"spans": len(view.trace.spans), "open": first[:2], "cached": cached[:2],
+                      "stall_ms": max(first[2], cached[2]),
+                      "stall_cpu_ms": round(max(first[3], cached[3])), "rss_mb": rss_mb}))
+
+
+def find_or_log(url: str, num_spans: int) -> str:
+    """The id of this size's bench trace, logging it with the demo's seeding code if needed."""
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.tracing.client import TracingClient
+
+    from traceviewer.demo.seed import seed_big_trace
+
+    sdk = MlflowClient(tracking_uri=url)
+    exp = sdk.get_experiment_by_name(EXPERIMENT)
+    exp_id = exp.experiment_id if exp else sdk.create_experiment(EXPERIMENT)
+    request_id = f"big-{num_spans}"  # as seed_big_trace names it
+    found = sdk.search_traces(locations=[exp_id], include_spans=False,
+                              filter_string=f"attributes.client_request_id = '{request_id}'")
+    if found:
+        return found[0].info.trace_id
+    mlflow.set_tracking_uri(url)
+    seed_big_trace(TracingClient(url), exp_id, num_spans, time.time_ns() - 3600 * 10**9)
+    found = sdk.search_traces(locations=[exp_id], include_spans=False,
+                              filter_string=f"attributes.client_request_id = '{request_id}'")
+    return found[0].info.trace_id
+
+
+def bench_size(url: str, num_spans: int, tmp: Path) -> None:
+    from mlflow import MlflowClient
+
+    from traceviewer.core.client import RestClient
+
+    t0 = time.perf_counter()
+    trace_id = find_or_log(url, num_spans)
+    logged = time.perf_counter() - t0
+    with RestClient(url) as client:
+        t0 = time.perf_counter()
+        raw = client.get_trace_raw(trace_id)
+        ours = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    MlflowClient(tracking_uri=url).get_trace(trace_id)
+    theirs = time.perf_counter() - t0
+    raw_path = tmp / f"{num_spans}.json"
+    raw_path.write_bytes(raw)
+    cache_dir = tmp / f"cache-{num_spans}"
+    out = subprocess.run([sys.executable, __file__, "--child", str(raw_path), trace_id,
+                          str(cache_dir)], check=True, capture_output=True, text=True)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"{r['spans']:>7,} spans ({len(raw) / 1e6:5.1f} MB; logged/found in {logged:5.1f} s)"
+          f" | download {ours:6.2f} s, MlflowClient().get_trace {theirs:6.2f} s"
+          f" | bytes -> tree+timeline painted {r['open'][0]:6.3f} s (CPU {r['open'][1]:.3f} s)"
+          f" | reopen from cache {r['cached'][0]:6.3f} s (CPU {r['cached'][1]:.3f} s)"
+          f" | longest GUI stall {r['stall_ms']} ms (CPU {r['stall_cpu_ms']} ms)"
+          f" | peak RSS {r['rss_mb']} MB",
+          flush=True)
+
+
+def main() -> int:
+    if sys.argv[1:2] == ["--child"]:
+        gui_child(*sys.argv[2:5])
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", help="reuse a running MLflow server instead of starting one")
+    parser.add_argument("--sizes", default="1000,10000,100000",
+                        help="span counts, comma-separated")
+    args = parser.parse_args()
+    os.environ["MLFLOW_ENABLE_ASYNC_TRACE_LOGGING"] = "false"
+    from traceviewer.demo.server import MlflowServer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        server = None if args.url else MlflowServer(Path(tmp) / "server").start()
+        try:
+            for size in (int(s) for s in args.sizes.split(",")):
+                bench_size(args.url or server.url, size, Path(tmp))
+        finally:
+            if server is not None:
+                server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
