@@ -538,7 +538,8 @@ class TraceView(QWidget):
             self.inspector.show_span(None)
         self._sync_rows()
         if previous:
-            self._discard_runner.start(lambda token: discard(previous, token), lambda _: None)
+            # Once the new trace is painted: freeing would compete with the first paint.
+            QTimer.singleShot(0, self, lambda: self._discard(previous))
         if self.search.text():
             self._run_search()
         self.trace_shown.emit(trace)
@@ -555,6 +556,9 @@ class TraceView(QWidget):
         self.timeline.set_layout(None)
         self.inspector.show_span(None)
         self._show_empty()
+        self._discard(holder)
+
+    def _discard(self, holder: list[TreeLayout]) -> None:
         self._discard_runner.start(lambda token: discard(holder, token), lambda _: None)
 
     # -- tree / timeline sync -----------------------------------------------------------------
