@@ -20,7 +20,7 @@ from traceviewer.core.model import TraceInfo
 FORMATS = ("table", "json", "jsonl", "csv")
 DEFAULT_MAX = 100
 _HEADERS = ("TIME", "TRACE ID", "STATE", "DURATION", "SESSION", "USER", "NAME")
-_WIDTHS = (19, 35, 11, 9, 22, 18, 0)  # the last column takes the rest of the line
+_WIDTHS = (19, 35, 11, 11, 22, 18, 0)  # the last column takes the rest of the line
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
