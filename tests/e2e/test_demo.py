@@ -26,6 +26,7 @@ from traceviewer.core.workspaces import WorkspaceStore
 pytestmark = pytest.mark.timeout(1500)
 
 URL_LINE = re.compile(r"^MLflow server: (http://127\.0\.0\.1:\d+)$")
+PLANNED = re.compile(r"production-genai-app: (\d+) chat requests to send")
 SEED_TIMEOUT_S = 1200
 
 
@@ -124,7 +125,8 @@ def test_sdk_finds_production_like_traces_with_human_feedback(first_run):
     demo, _ = first_run
     experiment = MlflowClient(tracking_uri=demo.url).get_experiment_by_name(PROD_EXPERIMENT)
     traces = [t.info for t in _all_traces(demo.url, experiment.experiment_id)]
-    assert len(traces) >= 300
+    # Every request the seeding sent yielded exactly one trace.
+    assert len(traces) == int(PLANNED.search(demo.log.read_text()).group(1)) >= 300
     tagged = [i for i in traces if i.tags.get("mlflow.trace.session")
               and i.tags.get("mlflow.trace.user") and i.tags.get("environment")
               and i.tags.get("app_version")]
@@ -204,10 +206,10 @@ def test_reset_deletes_the_demo_data_and_seeds_again(first_run, data_dir, demo_e
     try:
         # An empty store gets every planned request; stop once seeding has shown that.
         deadline = time.monotonic() + 300
-        while "chat requests to send" not in log.read_text() and time.monotonic() < deadline:
+        while not PLANNED.search(log.read_text()) and time.monotonic() < deadline:
             assert proc.poll() is None, log.read_text()[-3000:]
             time.sleep(0.5)
-        planned = re.search(r"production-genai-app: (\d+) chat requests to send", log.read_text())
+        planned = PLANNED.search(log.read_text())
         assert planned and int(planned.group(1)) >= 300
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -42,7 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="where the server keeps its data (default: 'demo' in the user "
                              "data dir)")
     parser.add_argument("--reset", action="store_true",
-                        help="delete the demo data in the data dir and seed again")
+                        help="delete the demo data in the data dir and seed again (fresh "
+                             "timestamps over the last seven days)")
     parser.set_defaults(func=run)
 
 
