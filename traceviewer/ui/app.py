@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from argparse import Namespace
@@ -55,6 +56,13 @@ def run_gui(args: Namespace) -> int:
     if args.screenshot:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     app = application()
+    # Ctrl+C and SIGTERM close the app (and so stop a demo server); Qt's idle event loop runs
+    # no Python, so a timer wakes the interpreter to notice the signal.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: app.quit())
+    wake = QTimer(app, interval=250)
+    wake.timeout.connect(lambda: None)
+    wake.start()
     from traceviewer.ui.main_window import MainWindow
 
     window = MainWindow()

@@ -1,0 +1,100 @@
+"""The main window on the real test server: GUI flags, first run, workspace switching."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from PySide6.QtGui import QImage
+
+from tests.conftest import BIG_EXPERIMENT, PROD_EXPERIMENT, experiment_id
+from traceviewer.core import filters
+from traceviewer.core.model import USER_KEY
+from traceviewer.core.workspaces import Workspace, WorkspaceStore
+from traceviewer.ui.main_window import MainWindow
+
+WAIT_MS = 60_000
+
+
+def window(qtbot) -> MainWindow:
+    w = MainWindow()
+    qtbot.addWidget(w)
+    return w
+
+
+def shown_ids(qtbot, w: MainWindow) -> list[str]:
+    model = w.browser.model
+    qtbot.waitUntil(lambda: w.browser.experiment is not None and model.complete
+                    and not model.loading, timeout=WAIT_MS)
+    assert not w.browser.banner.isVisibleTo(w), w.browser.banner.label.text()
+    return [t.trace_id for t in model.rows]
+
+
+def test_experiment_and_filter_flags_open_the_filtered_table(qtbot, mlflow_server, sdk):
+    WorkspaceStore().upsert(Workspace("local", mlflow_server.url))
+    exp_id = experiment_id(sdk, PROD_EXPERIMENT)
+    user = sdk.search_traces(locations=[exp_id], max_results=1)[0].info.tags[USER_KEY]
+    w = window(qtbot)
+    w.open_experiment(PROD_EXPERIMENT)
+    w.set_filter(filters.build([filters.user(user)]))
+    w.load_workspaces(select="local")
+    expected = [t.info.trace_id for t in sdk.search_traces(
+        locations=[exp_id], filter_string=f"tags.`{USER_KEY}` = '{user}'", max_results=500)]
+    assert shown_ids(qtbot, w) == expected
+    assert w.browser.builder.rows[0].clause() == filters.user(user)
+
+
+def test_no_workspace_shows_the_first_run_screen(qtbot):
+    w = window(qtbot)
+    w.load_workspaces()
+    assert w.pages.currentWidget() is w.first_run
+
+
+def test_switching_workspaces_keeps_each_ones_experiment_and_filter(qtbot, mlflow_server):
+    store = WorkspaceStore()
+    store.upsert(Workspace("first", mlflow_server.url))
+    store.upsert(Workspace("second", mlflow_server.url))
+    w = window(qtbot)
+    w.open_experiment(PROD_EXPERIMENT)
+    w.load_workspaces(select="first")
+    shown_ids(qtbot, w)
+    w.browser.set_filter_text("status = 'ERROR'")
+    shown_ids(qtbot, w)
+
+    w.workspace_box.setCurrentText("second")
+    qtbot.waitUntil(lambda: w.client is not None and bool(w.experiments.model.rows),
+                    timeout=WAIT_MS)
+    assert w.experiment is None  # nothing remembered for this workspace yet
+    w.open_experiment(BIG_EXPERIMENT)
+    assert w.experiment is not None and w.experiment.name == BIG_EXPERIMENT
+    assert w.browser.builder.text.text() == ""
+    shown_ids(qtbot, w)
+
+    w.workspace_box.setCurrentText("first")
+    qtbot.waitUntil(lambda: w.experiment is not None and w.experiment.name == PROD_EXPERIMENT,
+                    timeout=WAIT_MS)
+    assert w.browser.builder.text.text() == "status = 'ERROR'"
+    assert {t.state for t in w.browser.model.rows} <= {"ERROR"}
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "traceviewer", *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_screenshot_flag_saves_the_filtered_table_and_exits_0(mlflow_server, tmp_path):
+    WorkspaceStore().upsert(Workspace("local", mlflow_server.url))
+    out = tmp_path / "shot.png"
+    result = run_cli("--workspace", "local", "--experiment", PROD_EXPERIMENT,
+                     "--filter", "status = 'ERROR'", "--screenshot", str(out))
+    assert result.returncode == 0, result.stderr
+    image = QImage(str(out))
+    assert (image.width(), image.height()) == (1280, 800)
+
+
+def test_malformed_filter_flag_says_where_and_exits_2(mlflow_server):
+    WorkspaceStore().upsert(Workspace("local", mlflow_server.url))
+    result = run_cli("--workspace", "local", "--filter", "status = 'OK' AND name =",
+                     "--screenshot", "unused.png")
+    assert result.returncode == 2
+    assert "at character" in result.stderr
