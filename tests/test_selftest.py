@@ -71,6 +71,18 @@ def test_selftest_fails_without_a_secure_keyring(qtbot, monkeypatch):
     assert "FAIL  keyring backend: No secure OS keyring is available" in output
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Secret Service is Linux's")
+def test_selftest_says_why_the_secret_service_is_unusable(qtbot, monkeypatch):
+    import keyring
+    from keyring.backends import fail
+
+    monkeypatch.setattr(keyring.core, "_keyring_backend", fail.Keyring())
+    monkeypatch.setitem(sys.modules, "secretstorage", None)  # as if a build left it out
+    code, output = run_selftest()
+    assert code == 1
+    assert "Secret Service: secretstorage does not import: ModuleNotFoundError" in output
+
+
 def test_selftest_reports_a_crashing_check_as_a_failure(qtbot, monkeypatch):
     def broken() -> str:
         raise OSError("disk on fire")

@@ -118,8 +118,25 @@ def check_keyring() -> str:
     try:
         backend = secure_backend()
     except KeyringUnavailable as exc:
-        raise CheckFailed(str(exc)) from None
+        reason = _secret_service_problem() if sys.platform.startswith("linux") else ""
+        raise CheckFailed(f"{exc} Secret Service: {reason}" if reason else str(exc)) from None
     return f"{backend.name} ({type(backend).__module__})"
+
+
+def _secret_service_problem() -> str:
+    """Why keyring's Secret Service backend is unusable: its library does not import (a frozen
+    build can miss a piece of it) or D-Bus has no Secret Service."""
+    try:
+        import secretstorage  # noqa: F401
+    except Exception as exc:  # keyring hides this cause behind "SecretStorage required"
+        return f"secretstorage does not import: {type(exc).__name__}: {exc}"
+    from keyring.backends import SecretService
+
+    try:
+        SecretService.Keyring.priority  # noqa: B018  (the property probes D-Bus)
+    except Exception as exc:
+        return str(exc)
+    return ""
 
 
 def check_tls() -> str:
