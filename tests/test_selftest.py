@@ -57,8 +57,20 @@ def test_selftest_names_a_missing_resource_and_fails(qtbot, tmp_path, monkeypatc
     monkeypatch.setattr(resources, "resources_dir", lambda: broken)
     code, output = run_selftest()
     assert code == 1
-    assert f"FAIL  bundled resources: missing in {broken}: icons/traceviewer-48.png" in output
+    assert f"FAIL  bundled resources: missing: {broken}/icons/traceviewer-48.png;" in output
     assert "self-test failed:" in output
+
+
+def test_selftest_names_a_missing_span_type_icon(qtbot, tmp_path, monkeypatch):
+    from traceviewer.ui import span_tree
+
+    icons = tmp_path / "icons"
+    shutil.copytree(span_tree.ICONS, icons)
+    (icons / "span-llm.svg").unlink()
+    monkeypatch.setattr(span_tree, "ICONS", icons)
+    code, output = run_selftest()
+    assert code == 1
+    assert f"FAIL  bundled resources: missing: {icons}/span-llm.svg;" in output
 
 
 def test_selftest_fails_without_a_secure_keyring(qtbot, monkeypatch):

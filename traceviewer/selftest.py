@@ -155,14 +155,18 @@ def check_tls() -> str:
 
 
 def check_resources() -> str:
-    """The icons, desktop entry and AppStream metadata are present."""
+    """The app icon, desktop entry, AppStream metadata and span-type icons are present."""
     from traceviewer import resources
+    from traceviewer.ui import span_tree
 
-    absent = resources.missing()
+    names = (*(style.icon for style in span_tree.STYLES), "missing")  # "missing": orphans' node
+    span_icons = [span_tree.ICONS / f"span-{name}.svg" for name in names]
+    absent = [str(resources.resources_dir() / name) for name in resources.missing()]
+    absent += [str(path) for path in span_icons if not path.is_file()]
     if absent:
-        raise CheckFailed(f"missing in {resources.resources_dir()}: {', '.join(absent)}; "
-                          "reinstall Trace Viewer")
-    return f"{len(resources.REQUIRED)} files in {resources.resources_dir()}"
+        raise CheckFailed(f"missing: {', '.join(absent)}; reinstall Trace Viewer")
+    return (f"{len(resources.REQUIRED)} files in {resources.resources_dir()}, "
+            f"{len(span_icons)} span-type icons")
 
 
 def check_modules() -> str:
