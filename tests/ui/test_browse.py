@@ -187,3 +187,30 @@ def test_invalid_hand_written_filter_is_flagged_with_its_position(qtbot):
     assert builder.error.isVisibleTo(builder)
     assert "(at character 26)" in builder.error.text()
     assert builder.text.cursorPosition() == 25
+
+
+def test_auto_refresh_counts_new_traces_without_touching_the_table(qtbot, browser, client, sdk,
+                                                                   monkeypatch):
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")
+    name = "auto-refresh-check"
+    exp_id = sdk.create_experiment(name)
+
+    def log_trace(i: int) -> None:
+        with mlflow.start_span(f"request-{i}"):
+            pass
+
+    mlflow.set_experiment(experiment_id=exp_id)
+    log_trace(1)
+    browser.set_source(client, "ws", client.get_experiment(exp_id))
+    assert len(load_all(qtbot, browser)) == 1
+    browser.table.selectRow(0)
+    log_trace(2)
+    log_trace(3)
+    browser._check_new()
+    qtbot.waitUntil(browser.new_button.isVisible, timeout=WAIT_MS)
+    assert browser.new_button.text() == "2 new traces"
+    assert len(browser.model.rows) == 1 and browser.table.selected_traces()
+    browser.new_button.click()
+    assert len(load_all(qtbot, browser)) == 3
