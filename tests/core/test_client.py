@@ -3,6 +3,7 @@ sees, and the fault proxy in front of it for retries, lost connections and cut-o
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import ipaddress
 import json
@@ -19,9 +20,12 @@ import mlflow
 import pytest
 from mlflow.exceptions import MlflowException
 
+from tests.conftest import BASIC_AUTH_ADMIN
 from tests.faultproxy import FaultProxy
+from traceviewer.core.auth import Auth
 from traceviewer.core.client import RestClient, RetryPolicy
 from traceviewer.core.errors import (
+    AuthError,
     BadFilter,
     ConnectionFailed,
     CorruptTrace,
@@ -481,3 +485,65 @@ def test_verification_off_works_and_is_logged(tls_proxy, caplog):
             RestClient(tls_proxy.url, verify=False) as c:
         assert c.version() == mlflow.__version__
     assert "verification is OFF" in caplog.text
+
+
+# -- basic auth (a real `mlflow server --app-name basic-auth`) ---------------------------------
+
+@pytest.fixture(scope="module")
+def locked_out(basic_auth_server):
+    """(experiment id, username, password) of a user the admin denied that experiment (3.17
+    grants DENY per resource; NO_PERMISSIONS is refused there)."""
+    admin = httpx.BasicAuth(*BASIC_AUTH_ADMIN)
+    url, user, password = basic_auth_server.url, f"u{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    httpx.post(f"{url}/api/2.0/mlflow/users/create", auth=admin,
+               json={"username": user, "password": password}).raise_for_status()
+    exp_id = httpx.post(f"{url}/api/2.0/mlflow/experiments/create", auth=admin,
+                        json={"name": f"private-{user}"}).json()["experiment_id"]
+    # MLflow 3.17 grants per-resource permissions through this v3 route.
+    resp = httpx.post(f"{url}/api/3.0/mlflow/users/permissions/grant", auth=admin,
+                      json={"username": user, "resource_type": "experiment",
+                            "resource_id": exp_id, "permission": "DENY"})
+    assert resp.status_code == 200, resp.text
+    return exp_id, user, password
+
+
+def _basic_value(user: str, password: str) -> str:
+    return base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def test_basic_auth_credentials_are_accepted(basic_auth_server):
+    admin = Auth("basic", username=BASIC_AUTH_ADMIN[0], password=BASIC_AUTH_ADMIN[1])
+    with RestClient(basic_auth_server.url, admin) as c:
+        assert c.version() == mlflow.__version__
+        assert "Default" in [e.name for e in c.search_experiments()[0]]
+
+
+def test_missing_credentials_are_an_auth_error_saying_what_to_add(basic_auth_server):
+    with RestClient(basic_auth_server.url, retry=FAST) as c, \
+            pytest.raises(AuthError, match=r"requires authentication \(HTTP 401\)"):
+        c.search_experiments()
+
+
+@pytest.mark.parametrize("kind", ["basic", "token"])
+def test_rejected_credentials_are_an_auth_error_without_the_secret(basic_auth_server, caplog,
+                                                                    kind):
+    secret = f"wrong-{uuid.uuid4().hex}"
+    auth = (Auth("basic", username=BASIC_AUTH_ADMIN[0], password=secret) if kind == "basic"
+            else Auth("token", token=secret))
+    with caplog.at_level(logging.DEBUG), RestClient(basic_auth_server.url, auth,
+                                                    retry=FAST) as c, \
+            pytest.raises(AuthError, match=r"was rejected \(HTTP 401\)") as caught:
+        c.get_experiment_by_name("Default")
+    shown = f"{caught.value} {caught.value!r} {c!r} {auth!r} {caplog.text}"
+    for leaked in (secret, _basic_value(BASIC_AUTH_ADMIN[0], secret)):
+        assert leaked not in shown
+
+
+def test_forbidden_experiment_is_an_auth_error_about_permission(basic_auth_server, locked_out):
+    exp_id, user, password = locked_out
+    with RestClient(basic_auth_server.url, Auth("basic", username=user, password=password),
+                    retry=FAST) as c:
+        assert c.version() == mlflow.__version__  # the credentials themselves are fine
+        with pytest.raises(AuthError, match=r"lacks permission .* \(HTTP 403\)") as caught:
+            c.get_experiment(exp_id)
+    assert password not in str(caught.value)
