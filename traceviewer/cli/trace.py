@@ -31,7 +31,7 @@ def _one_line(text: str) -> str:
     return text.replace("\r", " ").replace("\n", " ")
 
 
-def tree_lines(trace: Trace) -> list[str]:
+def _tree_lines(trace: Trace) -> list[str]:
     """The trace as text: a summary line, then one line per span in tree order, indented two
     spaces per level and ending with the span id."""
     info = trace.info
@@ -60,5 +60,5 @@ def _show(args: argparse.Namespace) -> int:
             sys.stdout.buffer.write(dump_trace(trace) + b"\n")
             sys.stdout.flush()
         else:
-            sys.stdout.write("\n".join(tree_lines(trace)) + "\n")
+            sys.stdout.write("\n".join(_tree_lines(trace)) + "\n")
     return 0
