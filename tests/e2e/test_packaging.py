@@ -88,8 +88,11 @@ def test_bundle_leaves_out_the_demo_server_stack_and_unused_qt(installed):
     internal = installed.root / "opt" / "traceviewer" / "_internal"
     assert (internal / "traceviewer" / "resources" / "icons").is_dir()  # span-type icons
     for absent in ("mlflow", "fastapi", "pandas", "PySide6/QtQml.abi3.so",
-                   "PySide6/Qt/lib/libQt6Quick.so.6", "PySide6/Qt/translations"):
+                   "PySide6/Qt/lib/libQt6Quick.so.6", "PySide6/Qt/lib/libQt6Network.so.6",
+                   "PySide6/Qt/plugins/platforms/libqeglfs.so", "PySide6/Qt/translations"):
         assert not (internal / absent).exists(), absent
+    dangling = [path for path in internal.rglob("*") if path.is_symlink() and not path.exists()]
+    assert dangling == []
 
 
 def test_installed_launcher_prints_the_version(installed):
