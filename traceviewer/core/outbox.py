@@ -472,7 +472,7 @@ def open_target_client(target: Target) -> RestClient:
     from traceviewer.core.workspaces import WorkspaceStore, open_client
 
     if not target.workspace:
-        return RestClient(target.host, Auth.from_env())
+        return RestClient(target.host, Auth.from_env(target.host))
     workspace = WorkspaceStore().get(target.workspace)
     if workspace.host.rstrip("/") != target.host.rstrip("/"):
         raise ConfigError(f"Workspace {target.workspace!r} now points at {workspace.host}, but "

@@ -14,24 +14,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from traceviewer.core import filters
 from traceviewer.core.client import RestClient
 from traceviewer.core.fmt import timestamp_ms
 from traceviewer.core.paging import TokenCursor
+from traceviewer.core.search import experiment_name_filter
 from traceviewer.ui.paged_model import Column, PagedModel
 
 COLUMNS = [
     Column("Experiment", lambda e: e.name, tooltip=lambda e: f"{e.name}\nID {e.experiment_id}"),
     Column("Updated", lambda e: timestamp_ms(e.last_update_time_ms)),
 ]
-
-
-def name_filter(text: str) -> str | None:
-    """The server-side filter for experiment names containing `text` (case-insensitive)."""
-    text = text.strip()
-    if not text:
-        return None
-    return f"name ILIKE {filters.quote_value('%' + text + '%')}"
 
 
 class ExperimentsPanel(QWidget):
@@ -85,7 +77,7 @@ class ExperimentsPanel(QWidget):
         self.reload()
 
     def reload(self) -> None:
-        client, text_filter = self._client, name_filter(self.search.text())
+        client, text_filter = self._client, experiment_name_filter(self.search.text())
         if client is None:
             self.model.reset(None)
         else:
