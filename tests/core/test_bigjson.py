@@ -28,6 +28,14 @@ def test_decodes_like_json_loads(doc, indent):
     assert loads_trace_doc(raw) == doc
 
 
+def test_objects_nested_in_spans_that_look_like_span_starts_do_not_split_a_batch():
+    # Nested objects beginning with the spans' first key: the batch cuts can land inside a span.
+    spans = [{"span_id": f"s{i}", "links": [{"span_id": "a"}, {"span_id": "b}, {"}]}
+             for i in range(20_000)]
+    doc = {"spans": spans}
+    assert loads_trace_doc(json.dumps(doc)) == doc
+
+
 def test_a_spans_key_inside_the_trace_info_is_not_taken_for_the_span_list():
     info = dict(INFO, assessments=[{"feedback": {"value": {"spans": [1, 2, 3]}}}])
     doc = {"trace": {"trace_info": info, "spans": SPANS[:3]}}

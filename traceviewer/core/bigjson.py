@@ -23,7 +23,8 @@ _WS = re.compile(r"[ \t\n\r]*")
 _PLACEHOLDER = "\x00spans"
 _PLACEHOLDER_JSON = json.dumps(_PLACEHOLDER)
 _DECODE_CHUNK = 4 * 1024 * 1024
-_CHECK_EVERY = 1000
+_BATCH_CHARS = 256 * 1024  # a few milliseconds of decoding
+_FIRST_KEY = re.compile(r'\{[ \t\n\r]*"[^"\\]*"[ \t\n\r]*:')
 
 
 def _text(raw: bytes | str) -> str:
@@ -39,19 +40,41 @@ def _text(raw: bytes | str) -> str:
 
 
 def _spans_array(text: str, start: int, token: CancelToken | None) -> tuple[list[Any], int]:
-    """Decode the array whose '[' ends at `start`, element by element; return it and the
-    index just past its ']'."""
+    """Decode the array whose '[' ends at `start`, a batch of elements at a time; return it and
+    the index just past its ']'.
+
+    A batch ends at a '}' followed by ',' and the start of an element, about _BATCH_CHARS
+    further on. If that '}' was not the end of an element (it was inside a string or a nested
+    object), the batch is not valid JSON on its own and the next _BATCH_CHARS are decoded element
+    by element instead; the last elements are too.
+    Batches, not single elements, so that the decoder shares the key strings of a batch."""
     scan = json.JSONDecoder().raw_decode
     items: list[Any] = []
     pos = _WS.match(text, start).end()
     if text.startswith("]", pos):
         return items, pos + 1
+    # Elements are objects whose first key is the same ("trace_id", or "span_id"...): a batch
+    # ends before an element that starts like the first one.
+    head = _FIRST_KEY.match(text, pos)
+    batch_end = re.compile(r"\}[ \t\n\r]*,[ \t\n\r]*" + re.escape(head.group()) if head
+                           else r"(?!)")
+    single_until = pos
     while True:
-        item, pos = scan(text, pos)
-        items.append(item)
-        if token is not None and len(items) % _CHECK_EVERY == 0:
+        end = None
+        if pos >= single_until:
+            cut = batch_end.search(text, pos + _BATCH_CHARS)
+            if cut is not None:
+                try:
+                    items += json.loads(f"[{text[pos:cut.start() + 1]}]")
+                    end = cut.start() + 1
+                except ValueError:
+                    single_until = pos + _BATCH_CHARS
+        if end is None:
+            item, end = scan(text, pos)
+            items.append(item)
+        if token is not None:
             token.check()
-        pos = _WS.match(text, pos).end()
+        pos = _WS.match(text, end).end()
         sep = text[pos:pos + 1]
         pos = _WS.match(text, pos + 1).end()
         if sep == "]":
