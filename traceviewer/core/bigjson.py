@@ -2,14 +2,17 @@
 
 `json.loads` is one C call: on an 80 MB, 100k-span response it holds the GIL for a second or
 more, and the GUI thread freezes although the work runs in the background. `loads_trace_doc`
-decodes the span list one span at a time (the interpreter can switch threads between spans)
-and the small rest of the document in one go. It accepts every shape `otlp.parse_trace` does."""
+decodes the bytes a few MB at a time and the span list a batch of spans at a time (the
+interpreter can switch threads in between), then the small rest of the document in one go. The
+whole text is never built: the transient memory is a window of a few MB. It accepts every shape
+`otlp.parse_trace` does."""
 
 from __future__ import annotations
 
 import codecs
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from traceviewer.core.cancel import CancelToken
@@ -19,68 +22,127 @@ from traceviewer.core.errors import CorruptTrace
 # only ever matches a real key; which one is checked after decoding (see _put_back).
 _SPANS_KEY = re.compile(r'"spans"[ \t\n\r]*:[ \t\n\r]*\[')
 _WS = re.compile(r"[ \t\n\r]*")
+_FIRST_KEY = re.compile(r'\{[ \t\n\r]*"[^"\\]*"[ \t\n\r]*:')
 # Stands in for the span list while the rest of the document is decoded (no real value has it).
 _PLACEHOLDER = "\x00spans"
 _PLACEHOLDER_JSON = json.dumps(_PLACEHOLDER)
-_DECODE_CHUNK = 4 * 1024 * 1024
+_CHUNK = 2 * 1024 * 1024  # bytes decoded to text at a time
 _BATCH_CHARS = 256 * 1024  # a few milliseconds of decoding
-_FIRST_KEY = re.compile(r'\{[ \t\n\r]*"[^"\\]*"[ \t\n\r]*:')
 
 
-def _text(raw: bytes | str) -> str:
+def _chunks(raw: bytes | str) -> Iterator[str]:
     if isinstance(raw, str):
-        return raw
-    # In chunks, so decoding 80 MB of UTF-8 is many short C calls, not one long one.
+        yield from (raw[i:i + _CHUNK] for i in range(0, len(raw), _CHUNK))
+        return
     decoder = codecs.getincrementaldecoder("utf-8")()
     view = memoryview(raw)
-    parts = [decoder.decode(view[i:i + _DECODE_CHUNK]) for i in range(0, len(view),
-                                                                      _DECODE_CHUNK)]
-    parts.append(decoder.decode(b"", final=True))
-    return "".join(parts)
+    for i in range(0, len(view), _CHUNK):
+        yield decoder.decode(view[i:i + _CHUNK])
+    yield decoder.decode(b"", final=True)
 
 
-def _spans_array(text: str, start: int, token: CancelToken | None) -> tuple[list[Any], int]:
-    """Decode the array whose '[' ends at `start`, a batch of elements at a time; return it and
-    the index just past its ']'.
+class _Window:
+    """The part of the document's text being decoded; grows a chunk at a time at its end and
+    forgets what was decoded at its start."""
 
-    A batch ends at a '}' followed by ',' and the start of an element, about _BATCH_CHARS
-    further on. If that '}' was not the end of an element (it was inside a string or a nested
-    object), the batch is not valid JSON on its own and the next _BATCH_CHARS are decoded element
-    by element instead; the last elements are too.
-    Batches, not single elements, so that the decoder shares the key strings of a batch."""
+    def __init__(self, raw: bytes | str):
+        self._chunks = _chunks(raw)
+        self.text = ""
+        self.eof = False
+
+    def grow(self, pos: int, keep_from: int | None = None) -> int:
+        """Append the next chunk, dropping the text before `keep_from` (default `pos`); return
+        `pos` in the new text. At the end of the document, set `eof` instead."""
+        chunk = next(self._chunks, None)
+        if chunk is None:
+            self.eof = True
+            return pos
+        start = pos if keep_from is None else keep_from
+        self.text = self.text[start:] + chunk
+        return pos - start
+
+    def ensure(self, pos: int, chars: int) -> int:
+        """Grow until `chars` characters follow `pos` (or the document ends); return `pos`."""
+        while len(self.text) - pos < chars and not self.eof:
+            pos = self.grow(pos)
+        return pos
+
+    def skip_ws(self, pos: int) -> int:
+        while True:
+            pos = _WS.match(self.text, pos).end()
+            if pos < len(self.text) or self.eof:
+                return pos
+            pos = self.grow(pos)
+
+    def rest(self, pos: int) -> str:
+        """The text from `pos` to the end of the document."""
+        while not self.eof:
+            self.grow(pos, keep_from=0)
+        return self.text[pos:]
+
+
+def _find_spans(window: _Window) -> re.Match | None:
+    """Grow the window until it holds the "spans" key (None: the document has none)."""
+    searched = 0
+    while True:
+        match = _SPANS_KEY.search(window.text, max(0, searched - 64))
+        if match is not None or window.eof:
+            return match
+        searched = len(window.text)
+        window.grow(0, keep_from=0)
+
+
+def _spans_array(window: _Window, pos: int, token: CancelToken | None) -> tuple[list[Any], int]:
+    """Decode the array whose '[' ends at `pos` in the window; return it and the position just
+    past its ']'.
+
+    The elements are decoded in batches: a batch ends at a '}' followed by ',' and the start of
+    an element like the first one, about _BATCH_CHARS further on. If that '}' was not the end of
+    an element (it was inside a string or a nested object), the batch is not valid JSON on its
+    own and the next _BATCH_CHARS are decoded element by element instead; so are the last ones.
+    Batches rather than single elements, so that the decoder shares the key strings of a batch
+    as `json.loads` shares them over a document."""
     scan = json.JSONDecoder().raw_decode
     items: list[Any] = []
-    pos = _WS.match(text, start).end()
-    if text.startswith("]", pos):
+    pos = window.skip_ws(window.ensure(pos, 2 * _BATCH_CHARS))
+    if window.text.startswith("]", pos):
         return items, pos + 1
-    # Elements are objects whose first key is the same ("trace_id", or "span_id"...): a batch
-    # ends before an element that starts like the first one.
-    head = _FIRST_KEY.match(text, pos)
+    head = _FIRST_KEY.match(window.text, pos)
     batch_end = re.compile(r"\}[ \t\n\r]*,[ \t\n\r]*" + re.escape(head.group()) if head
                            else r"(?!)")
-    single_until = pos
+    single = 0  # characters left to decode element by element
     while True:
-        end = None
-        if pos >= single_until:
+        pos = window.ensure(pos, 2 * _BATCH_CHARS)
+        text, end = window.text, None
+        if single <= 0:
             cut = batch_end.search(text, pos + _BATCH_CHARS)
             if cut is not None:
                 try:
                     items += json.loads(f"[{text[pos:cut.start() + 1]}]")
                     end = cut.start() + 1
                 except ValueError:
-                    single_until = pos + _BATCH_CHARS
+                    single = _BATCH_CHARS
         if end is None:
-            item, end = scan(text, pos)
+            while True:  # an element longer than the window: grow it and try again
+                try:
+                    item, end = scan(text, pos)
+                    break
+                except ValueError:
+                    if window.eof:
+                        raise
+                    pos = window.grow(pos)
+                    text = window.text
             items.append(item)
+            single -= end - pos
         if token is not None:
             token.check()
-        pos = _WS.match(text, end).end()
-        sep = text[pos:pos + 1]
-        pos = _WS.match(text, pos + 1).end()
+        pos = window.skip_ws(end)
+        sep = window.text[pos:pos + 1]
+        pos = window.skip_ws(pos + 1)
         if sep == "]":
             return items, pos
         if sep != ",":
-            raise ValueError(f"Expecting ',' or ']' in the span list at char {pos}")
+            raise ValueError(f"Expecting ',' or ']' in the span list near: {sep!r}")
 
 
 def _put_back(doc: Any, spans: list[Any]) -> bool:
@@ -99,16 +161,16 @@ def loads_trace_doc(raw: bytes | str, token: CancelToken | None = None) -> Any:
     """`json.loads(raw)` for a trace document, holding the GIL only briefly at a time; raises
     CorruptTrace for input that is not UTF-8 JSON."""
     try:
-        text = _text(raw)
-        match = _SPANS_KEY.search(text)
+        window = _Window(raw)
+        match = _find_spans(window)
         if match is not None:
-            spans, end = _spans_array(text, match.end(), token)
-            rest = text[:match.start()] + f'"spans": {_PLACEHOLDER_JSON}' + text[end:]
-            doc = json.loads(rest)
+            prefix = window.text[:match.start()]
+            spans, end = _spans_array(window, match.end(), token)
+            doc = json.loads(f'{prefix}"spans": {_PLACEHOLDER_JSON}{window.rest(end)}')
             if _put_back(doc, spans):
                 return doc
-        # No span list where a trace keeps one: not a big trace, decode it whole.
-        return json.loads(text)
+        # No span list where a trace keeps one (not a big trace): decode it whole.
+        return json.loads(raw)
     except UnicodeDecodeError as exc:
         raise CorruptTrace(f"The trace data is not UTF-8 text: {exc}") from exc
     except ValueError as exc:
