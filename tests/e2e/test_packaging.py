@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from PySide6.QtGui import QImage
 
+from tests.conftest import PROD_EXPERIMENT, experiment_id
 from traceviewer import __version__
 from traceviewer.resources import APP_ID, ICON_SIZES, REQUIRED
 
@@ -101,6 +103,16 @@ def test_installed_launcher_prints_the_version(installed):
         result.stderr
 
 
+def test_installed_app_renders_a_real_trace_in_the_detail_view(installed, sdk, tmp_path):
+    # The span tree and the timeline (pyqtgraph, numpy) on a trace the demo app recorded.
+    [trace] = sdk.search_traces(locations=[experiment_id(sdk, PROD_EXPERIMENT)], max_results=1)
+    trace_file = tmp_path / "trace.json"
+    trace_file.write_text(trace.to_json())
+    png = tmp_path / "trace.png"
+    result = installed.run("open", str(trace_file), "--screenshot", str(png))
+    assert result.returncode == 0, result.stderr
+    image = QImage(str(png))
+    assert (image.width(), image.height()) == (1500, 900)
 @pytest.mark.keyring
 def test_installed_launcher_passes_its_self_test(installed):
     result = installed.run("--self-test")
