@@ -8,6 +8,7 @@ import io
 import shutil
 import subprocess
 import sys
+from xml.etree import ElementTree
 
 import pytest
 from PySide6.QtCore import Qt
@@ -30,6 +31,9 @@ def test_version_is_one_source_for_metadata_cli_and_about(qtbot):
     dialog = AboutDialog()
     qtbot.addWidget(dialog)
     assert dialog.version_label.text() == f"Version {__version__}"
+    # Software centres show the newest <release> of the AppStream metadata.
+    metainfo = ElementTree.parse(resources.resources_dir() / f"{resources.APP_ID}.metainfo.xml")
+    assert metainfo.find("releases/release").get("version") == __version__
 
 
 def test_about_dialog_shows_plain_text_and_copies_details(qtbot):
