@@ -94,7 +94,7 @@ def gc_paused() -> Iterator[None]:
                 gc.enable()
 
 
-DISCARD_CHUNK = 2000
+DISCARD_CHUNK = 500
 # A trace this big is let go as soon as another load starts: two of them would not fit in
 # memory together (100k spans take about 600 MB).
 RELEASE_SPANS = 50_000
@@ -487,8 +487,9 @@ class TraceView(QWidget):
     def _start(self, work: Callable[[CancelToken], Loaded], message: str) -> None:
         self.banner.hide()
         self._search_runner.cancel()
-        if self.model.layout is not None and self.model.layout.n >= RELEASE_SPANS:
-            self._release()
+        # A huge trace is freed by the load itself, before it reads the next one.
+        released = self._release() if (self.model.layout is not None and
+                                       self.model.layout.n >= RELEASE_SPANS) else []
         self.progress_label.setText(message)
         self.progress.show()
         started = time.perf_counter()
@@ -507,6 +508,8 @@ class TraceView(QWidget):
             self.load_failed.emit(str(exc))
 
         def run(token: CancelToken) -> Loaded:
+            if released:
+                discard(released)
             with gc_paused():
                 return work(token)
 
@@ -547,8 +550,8 @@ class TraceView(QWidget):
     def _show_empty(self) -> None:
         self.pages.setCurrentIndex(0)
 
-    def _release(self) -> None:
-        """Stop showing the trace and free it in the background."""
+    def _release(self) -> list[TreeLayout]:
+        """Stop showing the trace; return it in a list for `discard`."""
         holder = [self.model.layout]
         self.trace = None
         self._matches, self._match_pos = [], -1
@@ -556,7 +559,7 @@ class TraceView(QWidget):
         self.timeline.set_layout(None)
         self.inspector.show_span(None)
         self._show_empty()
-        self._discard(holder)
+        return holder
 
     def _discard(self, holder: list[TreeLayout]) -> None:
         self._discard_runner.start(lambda token: discard(holder, token), lambda _: None)
