@@ -9,11 +9,11 @@ import time
 from argparse import Namespace
 
 from PySide6.QtCore import QTimer
-from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QWidget
 
 from traceviewer import __version__
-from traceviewer.resources import icon_paths
+from traceviewer.resources import APP_ID
+from traceviewer.ui.about import app_icon
 from traceviewer.ui.tasks import activity
 
 SCREENSHOT_TIMEOUT_S = 120
@@ -26,11 +26,8 @@ def application() -> QApplication:
         app = QApplication(sys.argv[:1])
         app.setApplicationName("Trace Viewer")
         app.setApplicationVersion(__version__)
-        app.setDesktopFileName("traceviewer")
-        icon = QIcon()
-        for path in icon_paths():
-            icon.addFile(str(path))
-        app.setWindowIcon(icon)
+        app.setDesktopFileName(APP_ID)  # matches the installed desktop entry (Wayland icon)
+        app.setWindowIcon(app_icon())
     return app
 
 

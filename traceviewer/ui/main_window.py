@@ -28,6 +28,7 @@ from traceviewer.core import filters, paths, search
 from traceviewer.core.client import RestClient
 from traceviewer.core.model import Experiment, TraceInfo
 from traceviewer.core.workspaces import Workspace, WorkspaceMemory, WorkspaceStore, open_client
+from traceviewer.ui.about import AboutDialog
 from traceviewer.ui.banner import ErrorBanner
 from traceviewer.ui.browse import TraceBrowser
 from traceviewer.ui.experiments import ExperimentsPanel
@@ -177,6 +178,9 @@ class MainWindow(QMainWindow):
         view.addAction(self.refresh_action)
         workspace = bar.addMenu("&Workspace")
         workspace.addAction("Manage workspaces…", QKeySequence("Ctrl+,"), self.manage_workspaces)
+        about = bar.addMenu("&Help").addAction("About Trace Viewer",
+                                               lambda: AboutDialog(self).exec())
+        about.setMenuRole(QAction.MenuRole.AboutRole)
 
     # Workspaces and connection
     def load_workspaces(self, select: str | None = None) -> None:
