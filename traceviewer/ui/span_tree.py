@@ -208,6 +208,7 @@ _DISPLAY, _DECORATION, _TOOLTIP, _FONT, _ALIGNMENT, _BACKGROUND, _FOREGROUND = (
     r.value for r in (Qt.DisplayRole, Qt.DecorationRole, Qt.ToolTipRole, Qt.FontRole,
                       Qt.TextAlignmentRole, Qt.BackgroundRole, Qt.ForegroundRole))
 _FLAGS = Qt.ItemIsEnabled | Qt.ItemIsSelectable
+_NO_FLAGS = Qt.NoItemFlags
 _RIGHT = int((Qt.AlignRight | Qt.AlignVCenter).value)
 
 # Children beyond this many under one parent are added as the view scrolls to them
@@ -323,7 +324,7 @@ class SpanTreeModel(QAbstractItemModel):
         return None
 
     def flags(self, index):
-        return _FLAGS if index.isValid() else Qt.NoItemFlags
+        return _FLAGS if index.isValid() else _NO_FLAGS
 
     def data(self, index, role=_DISPLAY):
         lay = self.layout

@@ -50,16 +50,17 @@ from traceviewer.ui.span_tree import SpanTreeModel, SpanTreeView, TreeLayout
 from traceviewer.ui.tasks import TaskRunner
 from traceviewer.ui.timeline import Timeline
 
-INITIAL_ROWS = 2000  # expand levels of the tree on open while it shows at most this many rows
+# Expand levels of the tree on open while it shows at most this many rows: the view lays out
+# every expanded row when the first span is selected, so more rows make opening slower.
+INITIAL_ROWS = 500
 SEARCH_DELAY_MS = 250
 
 
 @dataclass(frozen=True, slots=True)
 class Loaded:
-    """A trace ready to show: its layout, where it came from, and when it was cached."""
+    """A trace ready to show: its layout, and when it was cached (if it comes from the cache)."""
 
     layout: TreeLayout
-    source: str
     cached_at: float | None = None
 
 
@@ -100,7 +101,7 @@ DISCARD_CHUNK = 500
 RELEASE_SPANS = 50_000
 
 
-def discard(holder: list[TreeLayout], token: CancelToken | None = None) -> None:
+def discard(holder: list[TreeLayout]) -> None:
     """Free the trace of the layout in `holder` (which this empties) a chunk of spans at a
     time, so that freeing 100k spans never holds the GIL, and so the GUI, for long."""
     trace = holder.pop().trace
@@ -430,7 +431,7 @@ class TraceView(QWidget):
                 hit = cache.get(host, trace_id, token)
                 if hit is not None:
                     token.progress(f"Laying out {len(hit.trace.spans):,} spans…")
-                    return Loaded(TreeLayout(hit.trace, token), host, hit.cached_at)
+                    return Loaded(TreeLayout(hit.trace, token), hit.cached_at)
             token.progress(f"Downloading trace {trace_id}…")
             raw = client.get_trace_raw(trace_id)
             token.check()
@@ -441,7 +442,7 @@ class TraceView(QWidget):
             if not trace.in_progress and not trace.partial:
                 cache.put(host, trace_id, raw)
             token.progress(f"Laying out {len(trace.spans):,} spans…")
-            return Loaded(TreeLayout(trace, token), host)
+            return Loaded(TreeLayout(trace, token))
 
         self._start(work, f"Opening trace {trace_id}…")
 
@@ -453,14 +454,14 @@ class TraceView(QWidget):
     def show_trace(self, trace: Trace) -> None:
         """Show a trace already in memory (its layout is computed in the background)."""
         self._client = self._trace_id = None
-        self._start(lambda token: Loaded(TreeLayout(trace, token), "memory"),
+        self._start(lambda token: Loaded(TreeLayout(trace, token)),
                     "Preparing the trace…")
 
     def open_file(self, path: str | Path) -> None:
         """Open a trace JSON file (REST get response or MLflow's Trace.to_json format)."""
         self._client = self._trace_id = None
         path = str(path)
-        self._start(lambda token: Loaded(TreeLayout(load_trace_file(path), token), path),
+        self._start(lambda token: Loaded(TreeLayout(load_trace_file(path), token)),
                     f"Opening {Path(path).name}…")
 
     def export_trace(self, path: str | Path) -> None:
@@ -562,7 +563,7 @@ class TraceView(QWidget):
         return holder
 
     def _discard(self, holder: list[TreeLayout]) -> None:
-        self._discard_runner.start(lambda token: discard(holder, token), lambda _: None)
+        self._discard_runner.start(lambda token: discard(holder), lambda _: None)
 
     # -- tree / timeline sync -----------------------------------------------------------------
 
