@@ -112,6 +112,9 @@ def gui_child(raw_path: str, trace_id: str, cache_dir: str) -> None:
 
     first = timed_open(use_cache=False)
     # As when the user comes back to the trace later: the first one is freed by then.
+    settle = QEventLoop()
+    QTimer.singleShot(200, settle.quit)
+    settle.exec()
     QThreadPool.globalInstance().waitForDone()
     cached = timed_open(use_cache=True)
     QThreadPool.globalInstance().waitForDone()  # let the old trace's release finish
