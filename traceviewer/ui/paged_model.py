@@ -17,6 +17,11 @@ from traceviewer.core.paging import StreamCursor, TokenCursor
 from traceviewer.ui.tasks import TaskRunner
 
 Row = TypeVar("Row")
+_DISPLAY = Qt.ItemDataRole.DisplayRole
+_TOOLTIP = Qt.ItemDataRole.ToolTipRole
+_ALIGNMENT = Qt.ItemDataRole.TextAlignmentRole
+_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+_ANSWERED = frozenset((_DISPLAY, _TOOLTIP, _ALIGNMENT))
 
 
 @dataclass(frozen=True)
@@ -125,15 +130,15 @@ class PagedModel(QAbstractTableModel):
             return self.columns[section].header
         return None
 
-    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
-        if not index.isValid():
+    def data(self, index, role=_DISPLAY):
+        # Painting asks ~7 roles per visible cell; most have no value here, so answer by role
+        # first and touch the row only for the ones that do.
+        if role not in _ANSWERED or not index.isValid():
             return None
         column = self.columns[index.column()]
+        if role == _ALIGNMENT:
+            return _RIGHT if column.align_right else None
+        if role == _TOOLTIP and column.tooltip is None:
+            return None
         row = self.rows[index.row()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return column.text(row)
-        if role == Qt.ItemDataRole.ToolTipRole and column.tooltip is not None:
-            return column.tooltip(row)
-        if role == Qt.ItemDataRole.TextAlignmentRole and column.align_right:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return None
+        return column.text(row) if role == _DISPLAY else column.tooltip(row)
