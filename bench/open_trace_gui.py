@@ -39,6 +39,17 @@ class BytesClient:
         return self._raw
 
 
+def peak_rss_mb() -> int:
+    """This process's peak RSS. On Linux from VmHWM: ru_maxrss of a child counts its parent's
+    RSS at fork time (the parent holds the SDK's copy of the trace)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    kb = next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))
+    return int(kb) // 1024
+
+
 def gui_child(raw_path: str, trace_id: str, cache_dir: str) -> None:
     """Runs in a fresh process: open from bytes, then from the cache; print one JSON line."""
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
@@ -120,7 +131,7 @@ def gui_child(raw_path: str, trace_id: str, cache_dir: str) -> None:
     QThreadPool.globalInstance().waitForDone()  # let the old trace's release finish
     if not view.header.cached.isVisible():
         raise SystemExit("the reopen did not come from the cache")
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    rss_mb = peak_rss_mb()
     print(json.dumps({"spans": len(view.trace.spans), "open": first[:2], "cached": cached[:2],
                       "stall_ms": [first[2], cached[2]],
                       "stall_cpu_ms": [round(first[3]), round(cached[3])], "rss_mb": rss_mb}))
