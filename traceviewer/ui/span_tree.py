@@ -213,7 +213,7 @@ _RIGHT = int((Qt.AlignRight | Qt.AlignVCenter).value)
 
 # Children beyond this many under one parent are added as the view scrolls to them
 # (canFetchMore/fetchMore), so expanding a 100k-child node costs no more than this.
-FETCH_CHUNK = 2000
+FETCH_CHUNK = 500
 
 COLUMNS = ("Name", "Duration", "Start", "Status", "Tokens")
 NAME, DURATION, START, STATUS, TOKENS = range(len(COLUMNS))
