@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QLabel
 
 from traceviewer.core.client import RestClient
 from traceviewer.ui import trace_view
-from traceviewer.ui.span_tree import MISSING_PARENT, NAME
+from traceviewer.ui.span_tree import FETCH_CHUNK, MISSING_PARENT, NAME
 from traceviewer.ui.trace_view import TraceView
 
 PROD = "/Shared/production-genai-app"
@@ -323,3 +323,18 @@ def test_an_assessments_editor_replaces_the_read_only_list(qtbot, client, ids):
     open_and_wait(qtbot, view, client, ids["judged"])
     assert view.side.widget(1) is editor
     assert view.side.tabText(1).startswith("Assessments (")
+
+
+def test_a_node_with_many_children_shows_them_a_chunk_at_a_time(qtbot, view, client, ids):
+    open_and_wait(qtbot, view, client, ids["big10k"])
+    model, root = view.model, view.model.index(0, NAME)
+    total = view.model.layout.child_count[0]
+    assert total > 2 * FETCH_CHUNK
+    shown = model.rowCount(root)
+    assert shown <= 2 * FETCH_CHUNK  # the view may fetch once more on expanding
+    view.tree.scrollToBottom()  # the view asks the model for more as it reaches the end
+    qtbot.waitUntil(lambda: model.rowCount(root) > shown)
+    last = view.model.layout.children(0)[-1]
+    view.tree.select_node(last)  # selecting a child not fetched yet fetches up to it
+    assert current_node(view) == last
+    assert model.rowCount(root) == total
