@@ -40,10 +40,22 @@ def isolated_dirs(tmp_path_factory, monkeypatch):
         path = base / var.lower()
         path.mkdir()
         monkeypatch.setenv(var, str(path))
-    for var in ("DATABRICKS_HOST", "DATABRICKS_TOKEN", "MLFLOW_TRACKING_TOKEN",
+    # (mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI: no test may see another's.)
+    for var in ("MLFLOW_TRACKING_URI", "DATABRICKS_HOST", "DATABRICKS_TOKEN",
+                "MLFLOW_TRACKING_TOKEN",
                 "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_EXPERIMENT_NAME"):
         monkeypatch.delenv(var, raising=False)
     return base
+
+
+@pytest.fixture(scope="session", autouse=True)
+def background_tasks_end():
+    """Background tasks still running when the session ends finish before Python shuts down
+    (a worker thread emitting into a torn-down interpreter crashes it)."""
+    yield
+    from PySide6.QtCore import QThreadPool
+
+    QThreadPool.globalInstance().waitForDone(60_000)
 
 
 @pytest.fixture(scope="session")

@@ -171,8 +171,9 @@ def test_feedback_comparison_numbers_are_unquoted_and_equality_values_quoted():
 
 
 def test_numbers_never_use_exponents_the_server_cannot_read():
+    # A float keeps its point (so it parses back as a float); the server reads both.
     assert F.build([Clause("execution_time_ms", ">", 1e20)]) == (
-        "execution_time_ms > 100000000000000000000")
+        "execution_time_ms > 100000000000000000000.0")
     assert F.build([Clause("feedback.p", "<", 1e-7)]) == "feedback.p < 0.0000001"
     with pytest.raises(BadFilter, match="finite"):
         F.build([Clause("feedback.p", "<", float("nan"))])

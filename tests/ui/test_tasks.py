@@ -2,7 +2,7 @@
 
 import threading
 
-from PySide6.QtCore import QThread
+from PySide6.QtCore import QObject, QThread
 from PySide6.QtWidgets import QApplication
 
 from traceviewer.ui.tasks import TaskRunner, activity
@@ -59,6 +59,7 @@ def test_errors_reach_the_error_callback(qtbot):
 
 
 def test_activity_stays_busy_across_a_chain_of_steps(qtbot):
+    qtbot.waitUntil(lambda: activity.running == 0)  # tasks of earlier tests have ended
     runner = TaskRunner()
     idle_events = []
     activity.idle.connect(lambda: idle_events.append(True))
@@ -71,3 +72,16 @@ def test_activity_stays_busy_across_a_chain_of_steps(qtbot):
     qtbot.waitUntil(lambda: finished == [2])
     assert len(idle_events) == 1
     assert activity.running == 0
+
+
+def test_a_runner_destroyed_mid_task_ends_its_activity(qtbot):
+    qtbot.waitUntil(lambda: activity.running == 0)
+    owner = QObject()
+    runner = TaskRunner(owner)
+    release = threading.Event()
+    runner.start(lambda token: release.wait(5), lambda _: None)
+    assert activity.running == 1
+    del runner
+    owner.deleteLater()
+    qtbot.waitUntil(lambda: activity.running == 0)
+    release.set()

@@ -107,8 +107,8 @@ def test_activating_a_user_asks_for_exactly_their_traces(qtbot, view, client, sd
 
 def test_activating_a_user_keeps_the_current_filter(qtbot, view, client, sdk):
     exp_id = experiment_id(sdk, PROD_EXPERIMENT)
-    session = sdk.search_traces(locations=[exp_id], max_results=1)[0].info
-    session_id = context(session, SESSION_KEY)
+    traces = sdk.search_traces(locations=[exp_id], max_results=50, include_spans=False)
+    session_id = next(s for t in traces if (s := context(t.info, SESSION_KEY)))
     clauses = [flt.status("OK"), flt.session(session_id)]
     view.load(client, [exp_id], flt.alternatives(clauses))
     loaded(qtbot, view)

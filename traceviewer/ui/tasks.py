@@ -88,6 +88,10 @@ class TaskRunner(QObject):
         self._generation = 0
         self._token: CancelToken | None = None
         self._callbacks: tuple[Callable | None, Callable | None, Callable | None] = (None,) * 3
+        # A runner destroyed with a task in flight (its window closed) ends that task for
+        # `activity` too; the flag outlives the Python wrapper in the closure.
+        self._in_flight = in_flight = [False]
+        self.destroyed.connect(lambda *_: in_flight[0] and activity._finished())
 
     @property
     def busy(self) -> bool:
@@ -104,6 +108,7 @@ class TaskRunner(QObject):
         self._token = token
         self._callbacks = (on_done, on_error, on_progress)
         activity._started()
+        self._in_flight[0] = True
         self.busy_changed.emit(True)
         QThreadPool.globalInstance().start(_Job(self._relay, generation, fn, token))
         return token
@@ -114,6 +119,7 @@ class TaskRunner(QObject):
             self._token.cancel()
             self._token = None
             self._callbacks = (None,) * 3
+            self._in_flight[0] = False
             activity._finished()
             self.busy_changed.emit(False)
 
@@ -123,6 +129,7 @@ class TaskRunner(QObject):
         callback = self._callbacks[index]
         self._token = None
         self._callbacks = (None,) * 3
+        self._in_flight[0] = False
         # The callback may start the next step of a chain; count this task as finished only
         # afterwards so that `activity.idle` does not fire between two steps.
         try:
