@@ -53,9 +53,9 @@ def background_tasks_end():
     """Background tasks still running when the session ends finish before Python shuts down
     (a worker thread emitting into a torn-down interpreter crashes it)."""
     yield
-    from PySide6.QtCore import QThreadPool
+    from traceviewer.ui.app import finish_background_tasks
 
-    QThreadPool.globalInstance().waitForDone(60_000)
+    finish_background_tasks()
 
 
 @pytest.fixture(scope="session")

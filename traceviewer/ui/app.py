@@ -8,7 +8,7 @@ import sys
 import time
 from argparse import Namespace
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QThreadPool, QTimer
 from PySide6.QtWidgets import QApplication, QWidget
 
 from traceviewer import __version__
@@ -48,6 +48,12 @@ def capture_when_loaded(window: QWidget, path: str, on_saved) -> None:
     timer.start()
 
 
+def finish_background_tasks() -> None:
+    """Let tasks still running end before Python shuts down (a worker emitting into a torn-down
+    interpreter crashes it); a request stuck on the network is not waited for long."""
+    QThreadPool.globalInstance().waitForDone(5_000)
+
+
 def run_gui(args: Namespace) -> int:
     """Open the main window as the GUI flags say; with --screenshot, save it and exit."""
     if args.screenshot:
@@ -75,7 +81,9 @@ def run_gui(args: Namespace) -> int:
         window.splitter.setSizes([280, 1000])
     window.show()
     if not args.screenshot:
-        return app.exec()
+        code = app.exec()
+        finish_background_tasks()
+        return code
     outcome = {}
 
     def saved(loaded: bool) -> None:
@@ -87,4 +95,5 @@ def run_gui(args: Namespace) -> int:
 
     capture_when_loaded(window, args.screenshot, saved)
     app.exec()
+    finish_background_tasks()
     return 0 if outcome.get("ok") else 1

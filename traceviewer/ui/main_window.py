@@ -29,6 +29,7 @@ from traceviewer.core.client import RestClient
 from traceviewer.core.model import Experiment, TraceInfo
 from traceviewer.core.workspaces import Workspace, WorkspaceMemory, WorkspaceStore, open_client
 from traceviewer.ui.about import AboutDialog
+from traceviewer.ui.assessments import AssessmentsPanel
 from traceviewer.ui.banner import ErrorBanner
 from traceviewer.ui.browse import TraceBrowser
 from traceviewer.ui.experiments import ExperimentsPanel
@@ -103,7 +104,9 @@ class MainWindow(QMainWindow):
         self.outbox_sender = OutboxSender(parent=self)
         self.review = ReviewPanel(self.outbox_sender)
         self.browser.review_requested.connect(self.start_review)
-        self.trace_view = TraceView()
+        self.assessments = AssessmentsPanel(self.outbox_sender)
+        self.trace_view = TraceView(assessments=self.assessments)
+        self.trace_view.trace_shown.connect(self._show_assessments)
         self.trace_view.status_message.connect(
             lambda text: self.statusBar().showMessage(text, 8000))
         self.tabs = QTabWidget()
@@ -113,7 +116,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.users, "Users")
         self.tabs.addTab(self.trace_view, "Trace")
         self.tabs.addTab(self.review, "Review")
-        self.tabs.currentChanged.connect(lambda _i: self._load_current_view())
+        self.tabs.currentChanged.connect(self._tab_changed)
         for i in range(self.tabs.count()):
             self.tabs.setTabToolTip(i, f"Ctrl+{i + 1}")
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -336,6 +339,12 @@ class MainWindow(QMainWindow):
         self._stale_views = {self.sessions, self.users}
         self._load_current_view()
 
+    def _tab_changed(self, _index: int) -> None:
+        # A trace and the review queue want the width; the experiments list is for browsing.
+        self.experiments.setVisible(self.tabs.currentWidget() in (
+            self.browser, self.sessions, self.users))
+        self._load_current_view()
+
     def _load_current_view(self) -> None:
         """Sessions and users load when their tab is shown, once per query."""
         view = self.tabs.currentWidget()
@@ -385,6 +394,17 @@ class MainWindow(QMainWindow):
         self._pending_trace = None
         self.tabs.setCurrentWidget(self.trace_view)
         self.trace_view.open_trace(self.client, trace_id)
+
+    def _show_assessments(self, trace) -> None:
+        """Assessments of a trace from the server are editable; a trace from a file has none
+        to edit here."""
+        editable = self.trace_view.from_server and self.client is not None \
+            and self.workspace is not None
+        self.assessments.setEnabled(editable)
+        if editable:
+            self.assessments.show_trace(trace.info, self.client, self.workspace)
+        else:
+            self.assessments.tree.clear()
 
     def _open_file_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open trace file", "", TRACE_FILES)

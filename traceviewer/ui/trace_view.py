@@ -446,6 +446,11 @@ class TraceView(QWidget):
 
         self._start(work, f"Opening trace {trace_id}…")
 
+    @property
+    def from_server(self) -> bool:
+        """True when the trace shown (or loading) comes from a server, not a file."""
+        return self._client is not None
+
     def reload(self) -> None:
         """Fetch the open trace from the server again, bypassing the cache."""
         if self._client is not None and self._trace_id is not None:
