@@ -46,6 +46,8 @@ _RETRY_STATUSES = frozenset({429, 502, 503, 504})
 # `traces.json` artifact (older traces, or spansLocation ARTIFACT_REPO).
 _SPANS_IN_ARTIFACT = "not stored in tracking store"
 _LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+# A server assembles a 100,000-span trace for minutes before it sends the first byte.
+TRACE_WAIT_S = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +184,8 @@ class RestClient:
         # allow_partial: an in-progress trace comes back with the spans exported so far instead
         # of a 404 after the server's own ~3 s of waiting.
         resp = self._send("GET", "/api/3.0/mlflow/traces/get", what,
-                          params={"trace_id": trace_id, "allow_partial": "true"})
+                          params={"trace_id": trace_id, "allow_partial": "true"},
+                          wait_s=TRACE_WAIT_S)
         if resp.status_code == 500 and _SPANS_IN_ARTIFACT in resp.text:
             return self._trace_from_artifact(trace_id)
         return self._check(resp, what).content
@@ -288,19 +291,24 @@ class RestClient:
         return self._check(resp, what, search=search)
 
     def _send(self, method: str, path: str, what: str, *, params: dict | None = None,
-              body: dict | None = None, read: bool | None = None) -> httpx.Response:
+              body: dict | None = None, read: bool | None = None,
+              wait_s: float | None = None) -> httpx.Response:
         """Send a request, retrying reads (GET, or POST searches marked read=True) on transient
-        failures. Returns the final response, whatever its status."""
+        failures. Returns the final response, whatever its status. `wait_s`: how long the
+        server may think before answering, when longer than the client's timeout."""
         if read is None:
             read = method == "GET"
+        timeout = self._http.timeout if wait_s is None else httpx.Timeout(
+            max(wait_s, self.timeout), connect=self._http.timeout.connect)
         attempts = self._retry.attempts if read else 1
         deadline = time.monotonic() + self._retry.total_s
         for attempt in range(attempts):
             retry_after: float | None = None
             try:
-                resp = self._http.request(method, path, params=params, json=body)
+                resp = self._http.request(method, path, params=params, json=body,
+                                          timeout=timeout)
             except httpx.TransportError as exc:
-                error, retryable = self._transport_error(exc, what, read)
+                error, retryable = self._transport_error(exc, what, read, timeout.read)
             else:
                 if resp.status_code not in _RETRY_STATUSES:
                     return resp
@@ -314,15 +322,15 @@ class RestClient:
             time.sleep(wait)
         raise AssertionError("unreachable: the last attempt raises or returns")
 
-    def _transport_error(self, exc: httpx.TransportError, what: str,
-                         read: bool) -> tuple[TraceViewerError, bool]:
+    def _transport_error(self, exc: httpx.TransportError, what: str, read: bool,
+                         read_timeout: float | None) -> tuple[TraceViewerError, bool]:
         """The typed error for a failed exchange, and whether a read may retry it."""
         if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
             return Timeout(f"Could not connect to {self.host} within {self.timeout:g} s while "
                            f"{what}: check the host and your network."), True
         if isinstance(exc, httpx.TimeoutException):
             # The server took the request but did not answer: retrying would multiply the wait.
-            return Timeout(f"{self.host} did not answer within {self.timeout:g} s while {what}: "
+            return Timeout(f"{self.host} did not answer within {read_timeout:g} s while {what}: "
                            "the server may be overloaded; try again later."), False
         if _is_tls_failure(exc):
             return ConnectionFailed(
