@@ -32,6 +32,23 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    """End the test process without Python's teardown of the Qt objects the GUI tests left:
+    PySide6 6.12 can crash there ("shared QObject was deleted directly"), after every result
+    is written, turning a green run red."""
+    import logging
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(config.hook_exit_status)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    session.config.hook_exit_status = int(exitstatus)
+
+
 @pytest.fixture(autouse=True)
 def isolated_dirs(tmp_path_factory, monkeypatch):
     """Every test gets its own config, data, cache and log dirs (and HOME)."""
