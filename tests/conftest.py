@@ -99,6 +99,15 @@ def sdk(mlflow_server):
 
 
 @pytest.fixture
+def client(mlflow_server):
+    """Our RestClient on the test server."""
+    from traceviewer.core.client import RestClient
+
+    with RestClient(mlflow_server.url) as c:
+        yield c
+
+
+@pytest.fixture
 def fault_proxy(mlflow_server):
     """A tests/faultproxy.py FaultProxy in front of the real server: point a client at
     `fault_proxy.url`, then `fault_proxy.inject(...)` faults."""

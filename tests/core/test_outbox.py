@@ -32,12 +32,6 @@ def trace_ids(mlflow_server, sdk):
 
 
 @pytest.fixture
-def client(mlflow_server):
-    with RestClient(mlflow_server.url) as c:
-        yield c
-
-
-@pytest.fixture
 def target(client):
     return Target("local", client.host)
 

@@ -13,14 +13,7 @@ import pytest
 from tests.conftest import BIG_EXPERIMENT, PROD_EXPERIMENT, experiment_id
 from traceviewer.core import search
 from traceviewer.core.cancel import CancelToken
-from traceviewer.core.client import RestClient
 from traceviewer.core.errors import BadFilter, Cancelled
-
-
-@pytest.fixture(scope="module")
-def client(mlflow_server):
-    with RestClient(mlflow_server.url) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")

@@ -20,12 +20,6 @@ WAIT_MS = 60_000
 
 
 @pytest.fixture
-def client(mlflow_server):
-    with RestClient(mlflow_server.url) as c:
-        yield c
-
-
-@pytest.fixture
 def browser(qtbot):
     widget = TraceBrowser(WorkspaceMemory())
     qtbot.addWidget(widget)

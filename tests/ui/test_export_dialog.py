@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 
-import pytest
 from PySide6.QtCore import QThreadPool
 
 from tests.conftest import PROD_EXPERIMENT, experiment_id
@@ -18,12 +17,6 @@ from traceviewer.ui.tasks import TaskRunner
 WAIT_MS = 60_000
 FAST = RetryPolicy(attempts=2, total_s=5.0, base_delay_s=0.01, max_delay_s=0.05)
 ORDER = ["timestamp_ms DESC"]
-
-
-@pytest.fixture
-def client(mlflow_server):
-    with RestClient(mlflow_server.url) as c:
-        yield c
 
 
 def dialog_for(qtbot, client, exp_id: str, filters: list[str]) -> ExportDialog:

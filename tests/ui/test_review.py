@@ -31,12 +31,6 @@ def infos(mlflow_server, sdk):
 
 
 @pytest.fixture
-def client(mlflow_server):
-    with RestClient(mlflow_server.url) as c:
-        yield c
-
-
-@pytest.fixture
 def sender(qtbot):
     sender = OutboxSender()
     yield sender

@@ -19,12 +19,6 @@ FAST = RetryPolicy(attempts=2, total_s=5.0, base_delay_s=0.01, max_delay_s=0.05)
 
 
 @pytest.fixture
-def client(mlflow_server):
-    with RestClient(mlflow_server.url) as c:
-        yield c
-
-
-@pytest.fixture
 def view(qtbot):
     widget = SessionsView()
     qtbot.addWidget(widget)

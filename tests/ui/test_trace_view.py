@@ -23,12 +23,6 @@ UNTRUSTED = "<b>bold</b> & <script>x</script>"
 LOAD_TIMEOUT_MS = 60_000
 
 
-@pytest.fixture
-def client(mlflow_server):
-    with RestClient(mlflow_server.url) as c:
-        yield c
-
-
 @pytest.fixture(scope="module")
 def ids(mlflow_server, sdk):
     """Trace ids of the seeded data the tests need."""

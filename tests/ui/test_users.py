@@ -10,18 +10,11 @@ from PySide6.QtCore import Qt
 
 from tests.conftest import PROD_EXPERIMENT, experiment_id
 from traceviewer.core import filters as flt
-from traceviewer.core.client import RestClient
 from traceviewer.core.model import SESSION_KEY, USER_KEY
 from traceviewer.core.search import search_all
 from traceviewer.ui.users import UsersView
 
 WAIT_MS = 60_000
-
-
-@pytest.fixture
-def client(mlflow_server):
-    with RestClient(mlflow_server.url) as c:
-        yield c
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import codecs
 import json
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from traceviewer.core.cancel import CancelToken
@@ -157,10 +158,24 @@ def _put_back(doc: Any, spans: list[Any]) -> bool:
     return False
 
 
+@contextmanager
+def corrupt_trace_errors() -> Iterator[None]:
+    """Decoding errors of trace JSON as CorruptTrace saying what is wrong."""
+    try:
+        yield
+    except UnicodeDecodeError as exc:
+        raise CorruptTrace(f"The trace data is not UTF-8 text: {exc}") from exc
+    except ValueError as exc:
+        raise CorruptTrace(
+            f"The trace data is not valid JSON (truncated or corrupt): {exc}") from exc
+    except RecursionError as exc:
+        raise CorruptTrace("The trace JSON is nested too deeply to read.") from exc
+
+
 def loads_trace_doc(raw: bytes | str, token: CancelToken | None = None) -> Any:
     """`json.loads(raw)` for a trace document, holding the GIL only briefly at a time; raises
     CorruptTrace for input that is not UTF-8 JSON."""
-    try:
+    with corrupt_trace_errors():
         window = _Window(raw)
         match = _find_spans(window)
         if match is not None:
@@ -171,10 +186,3 @@ def loads_trace_doc(raw: bytes | str, token: CancelToken | None = None) -> Any:
                 return doc
         # No span list where a trace keeps one (not a big trace): decode it whole.
         return json.loads(raw)
-    except UnicodeDecodeError as exc:
-        raise CorruptTrace(f"The trace data is not UTF-8 text: {exc}") from exc
-    except ValueError as exc:
-        raise CorruptTrace(
-            f"The trace data is not valid JSON (truncated or corrupt): {exc}") from exc
-    except RecursionError as exc:
-        raise CorruptTrace("The trace JSON is nested too deeply to read.") from exc

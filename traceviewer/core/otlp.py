@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from traceviewer.core.bigjson import corrupt_trace_errors
 from traceviewer.core.errors import CorruptTrace, UsageError
 from traceviewer.core.model import SPAN_TYPE_KEY, Span, SpanEvent, Trace, TraceInfo
 
@@ -202,15 +203,8 @@ def parse_trace(payload: bytes | str | dict[str, Any]) -> Trace:
     """A `Trace` from a REST `traces/get` response, a `Trace.to_json()` document or a
     `traces.json` artifact; raises `CorruptTrace` saying what is wrong."""
     if isinstance(payload, bytes | bytearray | memoryview | str):
-        try:
+        with corrupt_trace_errors():
             doc = json.loads(payload)
-        except UnicodeDecodeError as exc:
-            raise CorruptTrace(f"The trace data is not UTF-8 text: {exc}") from exc
-        except ValueError as exc:
-            raise CorruptTrace(
-                f"The trace data is not valid JSON (truncated or corrupt): {exc}") from exc
-        except RecursionError as exc:
-            raise CorruptTrace("The trace JSON is nested too deeply to read.") from exc
     else:
         doc = payload
     info_json, raw_spans = _split(doc)
