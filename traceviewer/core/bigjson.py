@@ -10,8 +10,10 @@ whole text is never built: the transient memory is a window of a few MB. It acce
 from __future__ import annotations
 
 import codecs
+import gc
 import json
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -186,3 +188,34 @@ def loads_trace_doc(raw: bytes | str, token: CancelToken | None = None) -> Any:
                 return doc
         # No span list where a trace keeps one (not a big trace): decode it whole.
         return json.loads(raw)
+
+
+class _GcPause:
+    """Counts the loads in flight that turned the cyclic garbage collector off."""
+
+    lock = threading.Lock()
+    count = 0
+    was_enabled = True
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while a trace is read (and, in the GUI, laid out).
+
+    A big trace is millions of small acyclic objects: the collections their allocation
+    triggers cost three to four times the parse, and each one holds the GIL (the GUI freezes).
+    Afterwards they move to the permanent generation (`gc.freeze`), so later collections skip
+    them too; being acyclic, they are still freed by reference counting when the trace closes."""
+    with _GcPause.lock:
+        if _GcPause.count == 0:
+            _GcPause.was_enabled = gc.isenabled()
+            gc.disable()
+        _GcPause.count += 1
+    try:
+        yield
+    finally:
+        with _GcPause.lock:
+            _GcPause.count -= 1
+            if _GcPause.count == 0 and _GcPause.was_enabled:
+                gc.freeze()
+                gc.enable()

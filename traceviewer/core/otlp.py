@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from traceviewer.core.bigjson import corrupt_trace_errors
+from traceviewer.core.bigjson import corrupt_trace_errors, gc_paused
 from traceviewer.core.errors import CorruptTrace, UsageError
 from traceviewer.core.model import SPAN_TYPE_KEY, Span, SpanEvent, Trace, TraceInfo
 
@@ -201,7 +201,13 @@ def _info_from_spans(spans: Any) -> dict[str, Any]:
 
 def parse_trace(payload: bytes | str | dict[str, Any]) -> Trace:
     """A `Trace` from a REST `traces/get` response, a `Trace.to_json()` document or a
-    `traces.json` artifact; raises `CorruptTrace` saying what is wrong."""
+    `traces.json` artifact; raises `CorruptTrace` saying what is wrong. The garbage collector
+    rests meanwhile: its passes over the many new objects would cost more than the parse."""
+    with gc_paused():
+        return _parse_trace(payload)
+
+
+def _parse_trace(payload: bytes | str | dict[str, Any]) -> Trace:
     if isinstance(payload, bytes | bytearray | memoryview | str):
         with corrupt_trace_errors():
             doc = json.loads(payload)

@@ -7,12 +7,9 @@ only adapts the arrays `TreeLayout` computed."""
 
 from __future__ import annotations
 
-import gc
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from traceviewer.core.bigjson import loads_trace_doc
+from traceviewer.core.bigjson import gc_paused, loads_trace_doc
 from traceviewer.core.cache import TraceCache
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.client import RestClient
@@ -62,37 +59,6 @@ class Loaded:
 
     layout: TreeLayout
     cached_at: float | None = None
-
-
-class _GcPause:
-    """Counts the loads in flight that turned the cyclic garbage collector off."""
-
-    lock = threading.Lock()
-    count = 0
-    was_enabled = True
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off while a trace is read and laid out.
-
-    A big trace is millions of small acyclic objects: the collections their allocation
-    triggers cost three to four times the parse, and each one holds the GIL (the GUI freezes).
-    Afterwards they move to the permanent generation (`gc.freeze`), so later collections skip
-    them too; being acyclic, they are still freed by reference counting when the trace closes."""
-    with _GcPause.lock:
-        if _GcPause.count == 0:
-            _GcPause.was_enabled = gc.isenabled()
-            gc.disable()
-        _GcPause.count += 1
-    try:
-        yield
-    finally:
-        with _GcPause.lock:
-            _GcPause.count -= 1
-            if _GcPause.count == 0 and _GcPause.was_enabled:
-                gc.freeze()
-                gc.enable()
 
 
 DISCARD_CHUNK = 500
