@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from PySide6.QtCore import Qt
 
 from tests.conftest import PROD_EXPERIMENT, experiment_id
 from tests.core.test_filters import filters as clause_lists
@@ -15,6 +16,7 @@ from traceviewer.core.model import SESSION_KEY, USER_KEY
 from traceviewer.core.workspaces import WorkspaceMemory
 from traceviewer.ui.browse import TraceBrowser
 from traceviewer.ui.filter_builder import FilterBuilder
+from traceviewer.ui.trace_table import COLUMN_NAMES
 
 WAIT_MS = 60_000
 
@@ -208,3 +210,12 @@ def test_auto_refresh_counts_new_traces_without_touching_the_table(qtbot, browse
     assert len(browser.model.rows) == 1 and browser.table.selected_traces()
     browser.new_button.click()
     assert len(load_all(qtbot, browser)) == 3
+
+
+def test_html_in_a_preview_tooltip_is_shown_literally(qtbot, browser, client, sdk):
+    show(browser, client, sdk, [])
+    load_all(qtbot, browser)
+    row = next(i for i, t in enumerate(browser.model.rows) if "<b>" in (t.request_preview or ""))
+    column = COLUMN_NAMES.index("Request")
+    tip = browser.model.data(browser.model.index(row, column), Qt.ItemDataRole.ToolTipRole)
+    assert "<b>" not in tip and "&lt;b&gt;" in tip

@@ -27,6 +27,7 @@ from traceviewer.core.auth import Auth
 from traceviewer.core.errors import (
     AuthError,
     BadFilter,
+    Cancelled,
     ConfigError,
     ConnectionFailed,
     NotFound,
@@ -296,6 +297,9 @@ class RestClient:
         """Send a request, retrying reads (GET, or POST searches marked read=True) on transient
         failures. Returns the final response, whatever its status. `wait_s`: how long the
         server may think before answering, when longer than the client's timeout."""
+        if self._http.is_closed:
+            # The workspace was switched or closed: work still holding this client just ends.
+            raise Cancelled(f"the connection to {self.host} was closed")
         if read is None:
             read = method == "GET"
         timeout = self._http.timeout if wait_s is None else httpx.Timeout(

@@ -57,6 +57,7 @@ from traceviewer.core.review import (
 from traceviewer.core.workspaces import Workspace, WorkspaceStore
 from traceviewer.ui.banner import ErrorBanner
 from traceviewer.ui.outbox_status import OutboxSender
+from traceviewer.ui.plain import plain_tooltip
 from traceviewer.ui.tasks import TaskRunner
 
 COLUMNS = ("Name", "Kind", "Value", "Rationale", "Source", "Time", "Status")
@@ -406,7 +407,7 @@ class AssessmentsPanel(QWidget):
     def _row(self, texts: list[str]) -> QTreeWidgetItem:
         # QTreeWidgetItem text is plain text: untrusted values never render as markup.
         row = QTreeWidgetItem(self.tree, [t.replace("\n", " ") for t in texts])
-        row.setToolTip(3, texts[3])
+        row.setToolTip(3, plain_tooltip(texts[3]))
         return row
 
     def selected_id(self) -> str | None:

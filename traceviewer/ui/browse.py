@@ -36,6 +36,7 @@ from traceviewer.core.saved_filters import SavedFilters
 from traceviewer.core.workspaces import WorkspaceMemory
 from traceviewer.ui.banner import ErrorBanner
 from traceviewer.ui.filter_builder import FilterBuilder
+from traceviewer.ui.plain import plain_tooltip
 from traceviewer.ui.tasks import TaskRunner
 from traceviewer.ui.trace_table import COLUMN_NAMES, TRACE_COLUMNS, TraceTable, trace_model
 
@@ -43,6 +44,11 @@ from traceviewer.ui.trace_table import COLUMN_NAMES, TRACE_COLUMNS, TraceTable, 
 SERVER_SORT = {"Time": "timestamp_ms", "Duration": "execution_time_ms"}
 AUTO_REFRESH_MS = 30_000
 NEW_TRACES_CAP = 100  # "100+ new traces": counting further is not worth the requests
+
+
+def menu_text(text: str) -> str:
+    """Data as a menu entry: `&` would turn into a keyboard accelerator."""
+    return text.replace("&", "&&")
 
 
 def quick_clauses(column: str, info: TraceInfo) -> list[tuple[str, Clause, Clause]]:
@@ -86,7 +92,7 @@ class TraceBrowser(QWidget):
         self.order_by: tuple[str, ...] = search.DEFAULT_ORDER
         self.page_size = search.PAGE_SIZE
         self._local_sort: str | None = None
-        self._newest_ms: int | None = None
+        self._restoring = False
         self._poll = TaskRunner(self)
 
         self.builder = FilterBuilder()
@@ -195,9 +201,10 @@ class TraceBrowser(QWidget):
         self.reload()
 
     def set_filter_text(self, text: str) -> None:
-        """Apply a hand-written filter string (BadFilter if it does not parse)."""
-        self.builder.set_clauses(filters.parse(text))
-        self.builder.apply()
+        """Apply a filter string as if typed (an error is shown at the filter, with its
+        position)."""
+        self.builder.text.setText(text)
+        self.builder.apply_text()
 
     def _set_clauses_quietly(self, text: str | None) -> None:
         try:
@@ -225,6 +232,13 @@ class TraceBrowser(QWidget):
         self.banner.hide()
         self.new_button.hide()
         self._poll.cancel()
+        if self._local_sort:  # the server's order again: show which
+            field, direction = self.order_by[0].split()
+            server_column = next(n for n, f in SERVER_SORT.items() if f == field)
+            order = Qt.SortOrder.DescendingOrder if direction == "DESC" \
+                else Qt.SortOrder.AscendingOrder
+            self.table.horizontalHeader().setSortIndicator(COLUMN_NAMES.index(server_column),
+                                                           order)
         self._local_sort = None
         client, experiment = self.client, self.experiment
         if client is None or experiment is None:
@@ -261,6 +275,7 @@ class TraceBrowser(QWidget):
             self.reload()
             return
         column = TRACE_COLUMNS[section]
+        self.table.clearSelection()  # rows move: a selection would now mark other traces
         self.model.sort_loaded(column.sort_key or column.text, descending)
         self._local_sort = name
         self._update_status()
@@ -282,6 +297,7 @@ class TraceBrowser(QWidget):
         if quick:
             menu.addSeparator()
         for label, only, exclude in quick:
+            label = menu_text(label)
             menu.addAction(f"Show only {label}", lambda c=only: self.add_clause(c))
             menu.addAction(f"Exclude {label}", lambda c=exclude: self.add_clause(c))
         menu.exec(self.table.viewport().mapToGlobal(pos))
@@ -289,8 +305,10 @@ class TraceBrowser(QWidget):
     def add_clause(self, clause: Clause) -> None:
         """AND `clause` to the filter (replacing a clause on the same field) and apply."""
         kept = [c for c in self.builder.clauses() if c.field != clause.field]
-        self.builder.set_clauses([*kept, clause])
-        self.builder.apply()
+        try:
+            self.set_filter_text(filters.build([*kept, clause]))
+        except BadFilter as exc:  # e.g. a tag value no filter string can hold
+            self.builder.show_error(exc)
 
     def _fill_saved_menu(self, menu: QMenu) -> None:
         menu.clear()
@@ -298,14 +316,15 @@ class TraceBrowser(QWidget):
             menu.addAction("No workspace").setEnabled(False)
             return
         store = SavedFilters(self.workspace)
+        menu.setToolTipsVisible(True)
         for name, text in store.saved().items():
-            action = menu.addAction(name, lambda t=text: self.set_filter_text(t))
-            action.setToolTip(text)
+            action = menu.addAction(menu_text(name), lambda t=text: self.set_filter_text(t))
+            action.setToolTip(plain_tooltip(text))
         menu.addSeparator()
         menu.addAction("Save current filter…", self._save_current)
         delete = menu.addMenu("Delete")
         for name in store.saved():
-            delete.addAction(name, lambda n=name: store.delete(n))
+            delete.addAction(menu_text(name), lambda n=name: store.delete(n))
         delete.setEnabled(bool(store.saved()))
 
     def _save_current(self) -> None:
@@ -318,7 +337,7 @@ class TraceBrowser(QWidget):
         menu.clear()
         recent = SavedFilters(self.workspace).recent() if self.workspace else []
         for text in recent:
-            menu.addAction(text, lambda t=text: self.set_filter_text(t))
+            menu.addAction(menu_text(text), lambda t=text: self.set_filter_text(t))
         if not recent:
             menu.addAction("No recent filters").setEnabled(False)
 
@@ -333,10 +352,12 @@ class TraceBrowser(QWidget):
     def _check_new(self) -> None:
         """Count traces newer than the newest loaded one; the table itself does not move."""
         client, experiment = self.client, self.experiment
-        if client is None or experiment is None or not self.model.rows or self._poll.busy:
+        if client is None or experiment is None or self._poll.busy:
             return
-        newest = max(t.request_time_ms for t in self.model.rows)
-        newer = [*self.clauses, Clause("timestamp_ms", ">", newest)]
+        newer = list(self.clauses)
+        if self.model.rows:
+            newest = max(t.request_time_ms for t in self.model.rows)
+            newer.append(Clause("timestamp_ms", ">", newest))
         alts, ids = filters.alternatives(newer), [experiment.experiment_id]
         self._poll.start(
             lambda token: len(search.search_all(client, ids, alts, token=token,
@@ -354,16 +375,20 @@ class TraceBrowser(QWidget):
     def _restore_columns(self, visible: tuple[str, ...] | None) -> None:
         header = self.table.horizontalHeader()
         names = [n for n in (visible or ()) if n in COLUMN_NAMES]
-        if not names:
-            self.table.reset_columns()
-            return
-        for visual, name in enumerate(names):
-            header.moveSection(header.visualIndex(COLUMN_NAMES.index(name)), visual)
-        for i, name in enumerate(COLUMN_NAMES):
-            self.table.setColumnHidden(i, name not in names)
+        self._restoring = True  # the moves below are not the user's: remember nothing
+        try:
+            if not names:
+                self.table.reset_columns()
+                return
+            for visual, name in enumerate(names):
+                header.moveSection(header.visualIndex(COLUMN_NAMES.index(name)), visual)
+            for i, name in enumerate(COLUMN_NAMES):
+                self.table.setColumnHidden(i, name not in names)
+        finally:
+            self._restoring = False
 
     def _remember_columns(self, *_args) -> None:
-        if not self.workspace:
+        if self._restoring or not self.workspace:
             return
         header = self.table.horizontalHeader()
         visible = tuple(COLUMN_NAMES[header.logicalIndex(v)] for v in range(header.count())

@@ -178,7 +178,7 @@ class FilterBuilder(QWidget):
                                      " — editable; Enter applies")
         self.text.setClearButtonEnabled(True)
         self.text.returnPressed.connect(self.apply_text)
-        self.text.textEdited.connect(lambda _t: self._set_error(None))
+        self.text.textEdited.connect(lambda _t: self.show_error(None))
         apply = QPushButton("Apply")
         apply.setDefault(True)
         apply.setToolTip("Search with this filter (Enter)")
@@ -232,16 +232,16 @@ class FilterBuilder(QWidget):
     def _rows_changed(self) -> None:
         try:
             self.text.setText(filters.build(self.clauses()))
-            self._set_error(None)
+            self.show_error(None)
         except BadFilter as exc:
-            self._set_error(exc)
+            self.show_error(exc)
 
     def apply_text(self) -> None:
         """Parse the hand-written string into rows, then apply it."""
         try:
             clauses = filters.parse(self.text.text())
         except BadFilter as exc:
-            self._set_error(exc)
+            self.show_error(exc)
             return
         self.set_clauses(clauses)
         self.apply()
@@ -251,12 +251,13 @@ class FilterBuilder(QWidget):
             clauses = self.clauses()
             filters.build(clauses)
         except BadFilter as exc:
-            self._set_error(exc)
+            self.show_error(exc)
             return
-        self._set_error(None)
+        self.show_error(None)
         self.applied.emit(clauses)
 
-    def _set_error(self, exc: BadFilter | None) -> None:
+    def show_error(self, exc: BadFilter | None) -> None:
+        """Flag the filter string with `exc` (its position gets the cursor); None clears."""
         if exc is None:
             self.error.hide()
             self.text.setStyleSheet("")

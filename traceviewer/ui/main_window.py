@@ -7,7 +7,7 @@ import logging
 import sys
 from dataclasses import replace
 
-from PySide6.QtCore import QProcess, QSettings, Qt, Signal
+from PySide6.QtCore import QProcess, QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
@@ -54,8 +54,6 @@ def settings() -> QSettings:
 
 
 class MainWindow(QMainWindow):
-    client_changed = Signal(object)  # RestClient | None
-
     def __init__(self, store: WorkspaceStore | None = None):
         super().__init__()
         self.setWindowTitle("Trace Viewer")
@@ -73,7 +71,7 @@ class MainWindow(QMainWindow):
         self.workspace_box = QComboBox()
         self.workspace_box.setMinimumWidth(180)
         self.workspace_box.setToolTip("Workspace (Ctrl+W to focus)")
-        self.workspace_box.currentTextChanged.connect(self._on_workspace_chosen)
+        self.workspace_box.currentTextChanged.connect(self._switch_workspace)
         toolbar = QToolBar("Main")
         toolbar.setObjectName("mainToolbar")
         toolbar.setMovable(False)
@@ -197,6 +195,8 @@ class MainWindow(QMainWindow):
         self.workspace_box.blockSignals(True)
         self.workspace_box.clear()
         self.workspace_box.addItems(names)
+        if target is not None:
+            self.workspace_box.setCurrentText(target)
         self.workspace_box.blockSignals(False)
         if target is None:
             self.first_run.refresh()
@@ -204,7 +204,6 @@ class MainWindow(QMainWindow):
             self._connect_to(None)
         else:
             self.pages.setCurrentIndex(0)
-            self.workspace_box.setCurrentText(target)
             self._on_workspace_chosen(target)
 
     def manage_workspaces(self) -> None:
@@ -245,6 +244,11 @@ class MainWindow(QMainWindow):
                                      "the first time)…")
         process.start(sys.executable, ["-m", "traceviewer", "demo", "--no-gui"])
 
+    def _switch_workspace(self, name: str) -> None:
+        """The user picked another workspace: what was pending for the last one is dropped."""
+        self._pending_experiment = self._pending_filter = self._pending_trace = None
+        self._on_workspace_chosen(name)
+
     def _on_workspace_chosen(self, name: str) -> None:
         if name:
             self._connect_to(self.store.get(name))
@@ -262,8 +266,10 @@ class MainWindow(QMainWindow):
         def connect(token):
             client = open_client(workspace)  # reads the keyring: not on the GUI thread
             try:
-                return client, client.version()
-            except Exception:
+                version = client.version()
+                token.check()  # superseded by another connect: this client is nobody's
+                return client, version
+            except BaseException:
                 client.close()
                 raise
 
@@ -291,9 +297,10 @@ class MainWindow(QMainWindow):
         self.experiment = None
         self.experiments.set_client(client)
         self.browser.set_source(client, self.workspace.name if self.workspace else None, None)
-        self.client_changed.emit(client)
+        self.setWindowTitle("Trace Viewer")
+        self._lookup.cancel()
         if old is not None:
-            old.close()
+            old.close()  # tasks still holding it end quietly (RestClient raises Cancelled)
 
     # Experiments
     def open_experiment(self, name_or_id: str) -> None:
@@ -367,8 +374,11 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Open an experiment first.", 5000)
             return
         runner = TaskRunner()
-        ExportDialog(self, runner, b.client, [b.experiment.experiment_id], b.filter_strings(),
-                     b.order_by).exec()
+        dialog = ExportDialog(self, runner, b.client, [b.experiment.experiment_id],
+                              b.filter_strings(), b.order_by)
+        runner.setParent(dialog)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.exec()
 
     def start_review(self, trace_ids: list[str]) -> None:
         """Review these traces, or (none given) the traces of the browser's filter."""

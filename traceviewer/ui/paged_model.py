@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 
 from traceviewer.core.paging import StreamCursor, TokenCursor
+from traceviewer.ui.plain import plain_tooltip
 from traceviewer.ui.tasks import TaskRunner
 
 Row = TypeVar("Row")
@@ -93,8 +94,9 @@ class PagedModel(QAbstractTableModel):
         self._runner.start(cursor.next_page, self._append, self.failed.emit)
 
     def _append(self, rows: list[Any]) -> None:
-        assert self._cursor is not None
-        self._cursor.ack()
+        cursor = self._cursor
+        assert cursor is not None
+        cursor.ack()
         if self._key is not None:
             # Offset page tokens shift when new rows arrive on the server: drop repeats.
             fresh = []
@@ -109,6 +111,11 @@ class PagedModel(QAbstractTableModel):
             self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)
             self.rows.extend(rows)
             self.endInsertRows()
+        elif not cursor.done:
+            # Only rows already shown (a stream started over after a failure): nothing new
+            # grew the view, so it would not ask for more itself.
+            self._load()
+            return
         self.page_loaded.emit(len(rows))
 
     # Qt model interface
@@ -141,4 +148,4 @@ class PagedModel(QAbstractTableModel):
         if role == _TOOLTIP and column.tooltip is None:
             return None
         row = self.rows[index.row()]
-        return column.text(row) if role == _DISPLAY else column.tooltip(row)
+        return column.text(row) if role == _DISPLAY else plain_tooltip(column.tooltip(row))

@@ -14,7 +14,6 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-from PySide6 import QtGui
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, Qt
 from PySide6.QtGui import QAction, QBrush, QColor, QFont, QGuiApplication, QIcon
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QTreeView
@@ -23,6 +22,7 @@ from traceviewer.core.cancel import CancelToken
 from traceviewer.core.fmt import duration_ms
 from traceviewer.core.model import Trace
 from traceviewer.core.otlp import LazyAttributes
+from traceviewer.ui.plain import plain_tooltip
 
 ICONS = Path(__file__).resolve().parent.parent / "resources" / "icons"
 
@@ -63,11 +63,6 @@ def style_index(span_type: str | None) -> int:
 def span_icon(name: str) -> QIcon:
     """The span-type icon `span-<name>.svg` (loaded once)."""
     return QIcon(str(ICONS / f"span-{name}.svg"))
-
-
-def plain_tooltip(text: str) -> str:
-    """Tooltip text shown literally: Qt guesses rich text in tooltips, so escape it."""
-    return QtGui.Qt.convertFromPlainText(text)
 
 
 def format_duration(ns: int | None) -> str:

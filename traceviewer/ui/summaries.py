@@ -25,6 +25,7 @@ from traceviewer.core.aggregate import Aggregator, Update
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.search import MAX_PAGE_SIZE, TraceSearcher, iter_traces
 from traceviewer.ui.banner import ErrorBanner
+from traceviewer.ui.plain import plain_tooltip
 from traceviewer.ui.tasks import TaskRunner
 
 SORT_ROLE = Qt.ItemDataRole.UserRole
@@ -92,7 +93,7 @@ class SummaryModel(QAbstractTableModel):
         if role == SORT_ROLE:
             return (column.sort_value or column.text)(item)
         if role == Qt.ItemDataRole.ToolTipRole and column.tooltip is not None:
-            return column.tooltip(item)
+            return plain_tooltip(column.tooltip(item))
         if role == Qt.ItemDataRole.TextAlignmentRole and column.align_right:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None

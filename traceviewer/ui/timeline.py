@@ -15,12 +15,12 @@ from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainter, QPen
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from traceviewer.core.fmt import duration_ms
+from traceviewer.ui.plain import plain_tooltip
 from traceviewer.ui.span_tree import (
     ERROR_COLOR,
     STYLES,
     TreeLayout,
     format_duration,
-    plain_tooltip,
 )
 
 CRITICAL_COLOR = "#202124"
