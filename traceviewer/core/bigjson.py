@@ -30,7 +30,7 @@ _FIRST_KEY = re.compile(r'\{[ \t\n\r]*"[^"\\]*"[ \t\n\r]*:')
 _PLACEHOLDER = "\x00spans"
 _PLACEHOLDER_JSON = json.dumps(_PLACEHOLDER)
 _CHUNK = 2 * 1024 * 1024  # bytes decoded to text at a time
-_BATCH_CHARS = 256 * 1024  # a few milliseconds of decoding
+_BATCH_CHARS = 32 * 1024  # a few milliseconds of decoding, even on a slow machine
 
 
 def _chunks(raw: bytes | str) -> Iterator[str]:

@@ -329,6 +329,11 @@ class TraceView(QWidget):
         row.addWidget(self.progress_bar)
         row.addWidget(self.progress_label, 1)
         row.addWidget(self.cancel_button)
+        # Showing it must not resize the tree and timeline: relaying them out repaints them
+        # (Python paint code) while the load competes for the GIL.
+        policy = self.progress.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)
+        self.progress.setSizePolicy(policy)
         self.progress.hide()
 
     def _build_layout(self) -> None:
