@@ -344,6 +344,9 @@ class TraceView(QWidget):
         self.side.addTab(self.inspector, "Span")
         self.side.addTab(self.assessments, "Assessments")
         self.split.addWidget(self.side)
+        # The inspector's tabs and buttons ask for more width than it needs: the tree and the
+        # timeline come first.
+        self.side.setMinimumWidth(320)
         self.split.setStretchFactor(0, 4)
         self.split.setStretchFactor(1, 3)
         self.split.setStretchFactor(2, 3)
