@@ -98,6 +98,20 @@ def sdk(mlflow_server):
     return MlflowClient(tracking_uri=mlflow_server.url)
 
 
+@pytest.fixture(scope="session")
+def prod(sdk) -> str:
+    """The id of the seeded production experiment."""
+    return experiment_id(sdk, PROD_EXPERIMENT)
+
+
+@pytest.fixture(scope="module")
+def prod_infos(sdk, prod):
+    """Every trace of the production experiment as the SDK sees it, newest first (read once
+    per module: other modules add feedback)."""
+    return [t.info for t in sdk.search_traces(locations=[prod], max_results=500,
+                                              include_spans=False)]
+
+
 @pytest.fixture
 def client(mlflow_server):
     """Our RestClient on the test server."""

@@ -28,18 +28,6 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-@pytest.fixture(scope="module")
-def prod(sdk):
-    return experiment_id(sdk, PROD_EXPERIMENT)
-
-
-@pytest.fixture(scope="module")
-def infos(sdk, prod):
-    """Every seeded trace of the production experiment, newest first, as the SDK sees it."""
-    return [t.info for t in sdk.search_traces(locations=[prod], max_results=500,
-                                              include_spans=False)]
-
-
 def sdk_union(sdk, prod, *filters: str) -> list[str]:
     """Trace ids matching any of `filters` by the SDK, in the server's default order."""
     matched: set[str] = set()
@@ -57,16 +45,16 @@ def search_ids(capsys, url: str, *flags: str) -> list[str]:
     return [row["trace_id"] for row in json.loads(out)]
 
 
-def _in_tags_and_in_metadata(infos, key: str) -> tuple[str, str]:
-    tagged = next(i.tags[key] for i in infos if key in i.tags)
-    in_metadata = next(i.trace_metadata[key] for i in infos if key in i.trace_metadata)
+def _in_tags_and_in_metadata(prod_infos, key: str) -> tuple[str, str]:
+    tagged = next(i.tags[key] for i in prod_infos if key in i.tags)
+    in_metadata = next(i.trace_metadata[key] for i in prod_infos if key in i.trace_metadata)
     return tagged, in_metadata
 
 
 @pytest.mark.parametrize("where", ["tags", "metadata"])
 def test_session_flag_matches_tags_and_metadata_as_the_sdk(capsys, mlflow_server, sdk, prod,
-                                                           infos, where):
-    tagged, in_metadata = _in_tags_and_in_metadata(infos, "mlflow.trace.session")
+                                                           prod_infos, where):
+    tagged, in_metadata = _in_tags_and_in_metadata(prod_infos, "mlflow.trace.session")
     session = tagged if where == "tags" else in_metadata
     expected = sdk_union(sdk, prod, f"{SESSION_TAG} = '{session}'",
                          f"{SESSION_META} = '{session}'")
@@ -75,9 +63,9 @@ def test_session_flag_matches_tags_and_metadata_as_the_sdk(capsys, mlflow_server
 
 
 @pytest.mark.parametrize("where", ["tags", "metadata"])
-def test_user_flag_matches_tags_and_metadata_as_the_sdk(capsys, mlflow_server, sdk, prod, infos,
-                                                        where):
-    tagged, in_metadata = _in_tags_and_in_metadata(infos, "mlflow.trace.user")
+def test_user_flag_matches_tags_and_metadata_as_the_sdk(capsys, mlflow_server, sdk, prod,
+                                                        prod_infos, where):
+    tagged, in_metadata = _in_tags_and_in_metadata(prod_infos, "mlflow.trace.user")
     user = tagged if where == "tags" else in_metadata
     expected = sdk_union(sdk, prod, f"{USER_TAG} = '{user}'", f"{USER_META} = '{user}'")
     assert expected
@@ -105,24 +93,24 @@ def test_status_flag_matches_the_sdk(capsys, mlflow_server, sdk, prod, state):
     assert search_ids(capsys, mlflow_server.url, "--status", state) == expected
 
 
-def test_since_flag_matches_the_sdk(capsys, mlflow_server, sdk, prod, infos):
-    middle = sorted(i.request_time for i in infos)[len(infos) // 2]
+def test_since_flag_matches_the_sdk(capsys, mlflow_server, sdk, prod, prod_infos):
+    middle = sorted(i.request_time for i in prod_infos)[len(prod_infos) // 2]
     expected = sdk_union(sdk, prod, f"timestamp_ms >= {middle}")
-    assert 0 < len(expected) < len(infos)
+    assert 0 < len(expected) < len(prod_infos)
     iso = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(middle // 1000)) + \
         f".{middle % 1000:03d}+00:00"
     assert search_ids(capsys, mlflow_server.url, "--since", str(middle)) == expected
     assert search_ids(capsys, mlflow_server.url, "--since", iso) == expected
 
 
-def test_since_preset_matches_the_sdk(capsys, mlflow_server, sdk, prod, infos):
+def test_since_preset_matches_the_sdk(capsys, mlflow_server, sdk, prod, prod_infos):
     three_days_ago = int(time.time() * 1000) - 3 * 86_400_000
     expected = sdk_union(sdk, prod, f"timestamp_ms >= {three_days_ago}")
     assert search_ids(capsys, mlflow_server.url, "--since", "3d") == expected
 
 
-def test_client_request_id_flag_matches_the_sdk(capsys, mlflow_server, sdk, prod, infos):
-    request_id = infos[len(infos) // 2].client_request_id
+def test_client_request_id_flag_matches_the_sdk(capsys, mlflow_server, sdk, prod, prod_infos):
+    request_id = prod_infos[len(prod_infos) // 2].client_request_id
     expected = sdk_union(sdk, prod, f"client_request_id = '{request_id}'")
     assert len(expected) == 1
     assert search_ids(capsys, mlflow_server.url, "--client-request-id", request_id) == expected
@@ -154,26 +142,26 @@ def test_flags_and_filter_combine_with_and(capsys, mlflow_server, sdk, prod):
                       "--status", "ERROR") == expected
 
 
-def test_small_pages_return_every_trace_once(capsys, mlflow_server, infos):
+def test_small_pages_return_every_trace_once(capsys, mlflow_server, prod_infos):
     got = search_ids(capsys, mlflow_server.url, "--page-size", "7")
-    assert got == [i.trace_id for i in infos]
+    assert got == [i.trace_id for i in prod_infos]
     assert len(set(got)) == len(got)
 
 
-def test_max_returns_the_newest_n(capsys, mlflow_server, infos):
+def test_max_returns_the_newest_n(capsys, mlflow_server, prod_infos):
     code, out, _ = run(capsys, "traces", "search", "--host", mlflow_server.url, "--experiment",
                        PROD_EXPERIMENT, "--max", "9", "--page-size", "4", "--format", "jsonl")
     assert code == 0
     assert [json.loads(line)["trace_id"] for line in out.splitlines()] == \
-        [i.trace_id for i in infos[:9]]
+        [i.trace_id for i in prod_infos[:9]]
 
 
-def test_json_rows_hold_the_documented_fields(capsys, mlflow_server, infos):
+def test_json_rows_hold_the_documented_fields(capsys, mlflow_server, prod_infos):
     code, out, _ = run(capsys, "traces", "search", "--host", mlflow_server.url, "--experiment",
                        PROD_EXPERIMENT, "--max", "0", "--format", "json")
     assert code == 0
     rows = {r["trace_id"]: r for r in json.loads(out)}
-    for info in infos:
+    for info in prod_infos:
         row = rows[info.trace_id]
         assert row["client_request_id"] == info.client_request_id
         assert row["execution_duration_ms"] == info.execution_duration
@@ -186,23 +174,23 @@ def test_json_rows_hold_the_documented_fields(capsys, mlflow_server, infos):
         assert row["request_time"].endswith("Z")
 
 
-def test_table_and_csv_have_one_row_per_trace(capsys, mlflow_server, infos):
+def test_table_and_csv_have_one_row_per_trace(capsys, mlflow_server, prod_infos):
     base = ("traces", "search", "--host", mlflow_server.url, "--experiment", PROD_EXPERIMENT,
             "--max", "0")
     _, table, _ = run(capsys, *base)
     _, csv_text, _ = run(capsys, *base, "--format", "csv")
     lines = table.splitlines()
     assert lines[0].split()[:3] == ["TIME", "TRACE", "ID"]
-    assert [line.split()[2] for line in lines[1:]] == [i.trace_id for i in infos]
-    assert len(csv_text.splitlines()) >= len(infos) + 1
+    assert [line.split()[2] for line in lines[1:]] == [i.trace_id for i in prod_infos]
+    assert len(csv_text.splitlines()) >= len(prod_infos) + 1
 
 
-def test_experiment_by_id_and_workspace(capsys, mlflow_server, prod, infos):
+def test_experiment_by_id_and_workspace(capsys, mlflow_server, prod, prod_infos):
     WorkspaceStore().save(Workspace(name="local", host=mlflow_server.url, kind="mlflow"))
     code, out, err = run(capsys, "traces", "search", "--workspace", "local", "--experiment",
                          prod, "--max", "0", "--format", "jsonl")
     assert code == 0, err
-    assert len(out.splitlines()) == len(infos)
+    assert len(out.splitlines()) == len(prod_infos)
 
 
 # -- errors ------------------------------------------------------------------------------------
@@ -302,8 +290,8 @@ def assert_tree_equals_sdk(capsys, url: str, sdk, trace_id: str) -> int:
     return len(theirs)
 
 
-def test_trace_show_tree_equals_the_sdks_parent_links(capsys, mlflow_server, sdk, infos):
-    error_trace = next(i.trace_id for i in infos if i.state.value == "ERROR")
+def test_trace_show_tree_equals_the_sdks_parent_links(capsys, mlflow_server, sdk, prod_infos):
+    error_trace = next(i.trace_id for i in prod_infos if i.state.value == "ERROR")
     assert assert_tree_equals_sdk(capsys, mlflow_server.url, sdk, error_trace) > 3
 
 
@@ -314,8 +302,8 @@ def test_trace_show_of_the_10k_span_trace_equals_the_sdk(capsys, mlflow_server, 
     assert assert_tree_equals_sdk(capsys, mlflow_server.url, sdk, found.info.trace_id) == 10_000
 
 
-def test_trace_show_summary_and_unknown_trace(capsys, mlflow_server, infos):
-    info = infos[0]
+def test_trace_show_summary_and_unknown_trace(capsys, mlflow_server, prod_infos):
+    info = prod_infos[0]
     first = show(capsys, mlflow_server.url, info.trace_id, "tree").splitlines()[0]
     assert first.startswith(f"{info.trace_id}  handle_chat  {info.state.value}")
     code, _, err = run(capsys, "trace", "show", "tr-0000", "--host", mlflow_server.url)

@@ -8,30 +8,10 @@ import json
 
 import pytest
 
-from tests.conftest import PROD_EXPERIMENT, experiment_id
 from traceviewer.core import export, search
 from traceviewer.core.cancel import CancelToken
-from traceviewer.core.client import RestClient
 from traceviewer.core.errors import Cancelled, UsageError
 from traceviewer.core.model import parse_rfc3339_ms
-
-
-@pytest.fixture(scope="module")
-def client(mlflow_server):
-    with RestClient(mlflow_server.url) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def prod(sdk):
-    return experiment_id(sdk, PROD_EXPERIMENT)
-
-
-@pytest.fixture(scope="module")
-def sdk_infos(sdk, prod):
-    """The experiment's traces as the SDK sees them, newest first."""
-    return [t.info for t in sdk.search_traces(locations=[prod], max_results=500,
-                                              include_spans=False)]
 
 
 def expected_row(info) -> dict:
@@ -62,21 +42,21 @@ def pages(client, prod, page_size=13):
     return search.iter_traces(client, [prod], page_size=page_size)
 
 
-def test_jsonl_export_equals_the_servers_traces(client, prod, sdk_infos, tmp_path):
+def test_jsonl_export_equals_the_servers_traces(client, prod, prod_infos, tmp_path):
     path = tmp_path / "traces.jsonl"
-    assert export.export(pages(client, prod), path) == len(sdk_infos)
+    assert export.export(pages(client, prod), path) == len(prod_infos)
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    assert [comparable(r) for r in rows] == [expected_row(i) for i in sdk_infos]
+    assert [comparable(r) for r in rows] == [expected_row(i) for i in prod_infos]
 
 
-def test_csv_export_equals_the_servers_traces(client, prod, sdk_infos, tmp_path):
+def test_csv_export_equals_the_servers_traces(client, prod, prod_infos, tmp_path):
     path = tmp_path / "traces.csv"
     export.export(pages(client, prod), path)
     with path.open(newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         assert tuple(reader.fieldnames) == export.COLUMNS
         rows = list(reader)
-    expected = [expected_row(i) for i in sdk_infos]
+    expected = [expected_row(i) for i in prod_infos]
     assert [r["trace_id"] for r in rows] == [e["trace_id"] for e in expected]
     for row, want in zip(rows, expected, strict=True):
         assert json.loads(row["tags"]) == want["tags"]
@@ -86,11 +66,11 @@ def test_csv_export_equals_the_servers_traces(client, prod, sdk_infos, tmp_path)
         assert row["response_preview"] == (want["response_preview"] or "")
 
 
-def test_feedback_column_summarises_the_valid_feedback(client, prod, sdk_infos, tmp_path):
+def test_feedback_column_summarises_the_valid_feedback(client, prod, prod_infos, tmp_path):
     path = tmp_path / "traces.jsonl"
     export.export(pages(client, prod), path)
     rows = {r["trace_id"]: r for r in map(json.loads, path.read_text().splitlines())}
-    with_feedback = [i for i in sdk_infos if any(a.valid is not False and a.feedback
+    with_feedback = [i for i in prod_infos if any(a.valid is not False and a.feedback
                                                  for a in i.assessments)]
     assert with_feedback
     for info in with_feedback:

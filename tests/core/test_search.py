@@ -10,15 +10,10 @@ import uuid
 import mlflow
 import pytest
 
-from tests.conftest import BIG_EXPERIMENT, PROD_EXPERIMENT, experiment_id
+from tests.conftest import BIG_EXPERIMENT, experiment_id
 from traceviewer.core import search
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.errors import BadFilter, Cancelled
-
-
-@pytest.fixture(scope="module")
-def prod(sdk):
-    return experiment_id(sdk, PROD_EXPERIMENT)
 
 
 def sdk_ids(sdk, exp_ids: list[str], filter_string: str | None = None,
