@@ -4,11 +4,11 @@ back with the MLflow SDK."""
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 
 from tests.conftest import PROD_EXPERIMENT, experiment_id
+from tests.core.test_outbox import labels, unique_name
 from traceviewer.cli import main
 from traceviewer.core.client import RestClient
 from traceviewer.core.outbox import Outbox
@@ -33,14 +33,6 @@ def traces(mlflow_server, sdk):
     with RestClient(mlflow_server.url) as client:
         infos, _ = client.search_traces([experiment_id(sdk, PROD_EXPERIMENT)], max_results=12)
     return infos
-
-
-def unique_name() -> str:
-    return f"cli-{uuid.uuid4().hex[:10]}"
-
-
-def labels(sdk, trace_id: str, name: str) -> list:
-    return [a for a in sdk.get_trace(trace_id).info.assessments if a.name == name]
 
 
 def test_feedback_add_by_trace_id_is_read_back_by_the_sdk_as_human(cli, sdk, mlflow_server,
