@@ -58,3 +58,12 @@ def test_cancelled_token_stops_decoding():
     token.cancel()
     with pytest.raises(Cancelled):
         loads_trace_doc(json.dumps({"spans": SPANS}), token)
+
+
+def test_span_lists_whose_elements_are_arrays_decode_like_json_loads():
+    # The cache's rows: strings holding "], [" and nested arrays make some batch cuts false.
+    rows = [[f"s{i}", None, "], [", i * 10**18, {"k": "v"}, [["event", i, {"a": [1, [2]]}]]]
+            for i in range(20_000)]
+    doc = {"info": INFO, "spans": rows}
+    for indent in (None, 1):
+        assert loads_trace_doc(json.dumps(doc, indent=indent)) == doc

@@ -253,6 +253,9 @@ def test_reopen_comes_from_the_cache_and_works_offline(qtbot, view, fault_proxy,
     with RestClient(fault_proxy.url) as proxied:
         open_and_wait(qtbot, view, proxied, ids["html"])
         assert not view.header.cached.isVisible()
+        # Written in the background once the trace is shown.
+        qtbot.waitUntil(lambda: view.cache.has(proxied.host, ids["html"]),
+                        timeout=LOAD_TIMEOUT_MS)
         fault_proxy.down()
         open_and_wait(qtbot, view, proxied, ids["html"])
         assert view.header.cached.isVisible()

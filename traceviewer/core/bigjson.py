@@ -26,6 +26,9 @@ from traceviewer.core.errors import CorruptTrace
 _SPANS_KEY = re.compile(r'"spans"[ \t\n\r]*:[ \t\n\r]*\[')
 _WS = re.compile(r"[ \t\n\r]*")
 _FIRST_KEY = re.compile(r'\{[ \t\n\r]*"[^"\\]*"[ \t\n\r]*:')
+# Where an element that is itself an array may end, followed by the next one (the cache's rows).
+_ARRAY_END = re.compile(r"\][ \t\n\r]*,[ \t\n\r]*\[")
+_NEVER = re.compile(r"(?!)")
 # Stands in for the span list while the rest of the document is decoded (no real value has it).
 _PLACEHOLDER = "\x00spans"
 _PLACEHOLDER_JSON = json.dumps(_PLACEHOLDER)
@@ -100,9 +103,10 @@ def _spans_array(window: _Window, pos: int, token: CancelToken | None) -> tuple[
     past its ']'.
 
     The elements are decoded in batches: a batch ends at a '}' followed by ',' and the start of
-    an element like the first one, about _BATCH_CHARS further on. If that '}' was not the end of
-    an element (it was inside a string or a nested object), the batch is not valid JSON on its
-    own and the next _BATCH_CHARS are decoded element by element instead; so are the last ones.
+    an element like the first one (for elements that are arrays: a ']' followed by ',' and '['),
+    about _BATCH_CHARS further on. If that '}' or ']' was not the end of an element (it was
+    inside a string or a nested value), the batch is not valid JSON on its own and the next
+    _BATCH_CHARS are decoded element by element instead; so are the last ones.
     Batches rather than single elements, so that the decoder shares the key strings of a batch
     as `json.loads` shares them over a document."""
     scan = json.JSONDecoder().raw_decode
@@ -111,8 +115,10 @@ def _spans_array(window: _Window, pos: int, token: CancelToken | None) -> tuple[
     if window.text.startswith("]", pos):
         return items, pos + 1
     head = _FIRST_KEY.match(window.text, pos)
-    batch_end = re.compile(r"\}[ \t\n\r]*,[ \t\n\r]*" + re.escape(head.group()) if head
-                           else r"(?!)")
+    if head is not None:
+        batch_end = re.compile(r"\}[ \t\n\r]*,[ \t\n\r]*" + re.escape(head.group()))
+    else:
+        batch_end = _ARRAY_END if window.text.startswith("[", pos) else _NEVER
     single = 0  # characters left to decode element by element
     while True:
         pos = window.ensure(pos, 2 * _BATCH_CHARS)

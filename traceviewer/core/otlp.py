@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from traceviewer.core.bigjson import corrupt_trace_errors, gc_paused
+from traceviewer.core.bigjson import gc_paused, loads_trace_doc
+from traceviewer.core.cancel import CancelToken
 from traceviewer.core.errors import CorruptTrace, UsageError
 from traceviewer.core.model import SPAN_TYPE_KEY, Span, SpanEvent, Trace, TraceInfo
 
@@ -57,22 +58,42 @@ def _decode_json_string(value: Any) -> Any:
         return value
 
 
+_CODECS: dict[str, Callable[[Any], Any]] = {"otlp": decode_any_value, "json": _decode_json_string}
+
+
 class LazyAttributes(Mapping[str, Any]):
-    """A read-only attribute map that decodes each raw value on first access."""
+    """A read-only attribute map that decodes each raw value on first access.
+
+    `raw` maps each key to its undecoded value (an OTLP AnyValue for `decode_any_value`, JSON
+    text for the artifact format), or is that map's JSON text, read on first use: the cache
+    keeps attributes so, and a span nobody looks at then costs a single string."""
 
     __slots__ = ("_cache", "_decode", "_raw")
 
-    def __init__(self, raw: dict[str, Any], decode: Callable[[Any], Any]):
+    def __init__(self, raw: dict[str, Any] | str, decode: Callable[[Any], Any]):
         self._raw = raw
         self._decode = decode
         self._cache: dict[str, Any] = {}
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """Each key's undecoded value."""
+        if isinstance(self._raw, str):
+            try:
+                raw = json.loads(self._raw)
+            except (ValueError, RecursionError) as exc:
+                raise CorruptTrace(f"Span attributes cannot be decoded: {exc}") from exc
+            if not isinstance(raw, dict):
+                raise CorruptTrace("Span attributes should be a JSON object.")
+            self._raw = raw
+        return self._raw
 
     def __getitem__(self, key: str) -> Any:
         # .get with a sentinel, not try/except: a miss is the common case when opening a trace.
         value = self._cache.get(key, _MISSING)
         if value is not _MISSING:
             return value
-        raw = self._raw[key]
+        raw = self.raw[key]
         try:
             value = self._decode(raw)
         except (ValueError, TypeError, KeyError, AttributeError, RecursionError,
@@ -82,22 +103,32 @@ class LazyAttributes(Mapping[str, Any]):
         return value
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._raw)
+        return iter(self.raw)
 
     def __len__(self) -> int:
-        return len(self._raw)
+        return len(self.raw)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._raw
+        return key in self.raw
 
     def __repr__(self) -> str:
-        return f"LazyAttributes({list(self._raw)})"
+        return f"LazyAttributes({list(self.raw)})"
 
     def json_text(self, key: str) -> str:
         """The attribute as JSON text (the raw text for the artifact format: no re-encoding)."""
-        if self._decode is _decode_json_string and isinstance(self._raw[key], str):
-            return self._raw[key]
+        if self._decode is _decode_json_string and isinstance(self.raw[key], str):
+            return self.raw[key]
         return json.dumps(self[key], default=_json_default)
+
+    def packed(self) -> tuple[str, str]:
+        """(codec, the undecoded map as JSON text): `unpacked` makes the map again."""
+        text = self._raw if isinstance(self._raw, str) else json.dumps(self._raw)
+        return ("json" if self._decode is _decode_json_string else "otlp"), text
+
+    @staticmethod
+    def unpacked(codec: str, text: str) -> LazyAttributes:
+        """The map `packed` describes (KeyError for an unknown codec)."""
+        return LazyAttributes(text, _CODECS[codec])
 
 
 def _hex_id(value: Any, cache: dict[str, str]) -> str | None:
@@ -148,7 +179,7 @@ def _event(raw: dict[str, Any]) -> SpanEvent:
 
 def _span(raw: dict[str, Any], ids: dict[str, str], fallback_start_ns: int) -> Span:
     attributes = _attributes(raw.get("attributes"))
-    span_type = attributes[SPAN_TYPE_KEY] if SPAN_TYPE_KEY in attributes._raw else None
+    span_type = attributes[SPAN_TYPE_KEY] if SPAN_TYPE_KEY in attributes.raw else None
     status = raw.get("status") or {}
     span_id = _hex_id(raw.get("span_id"), ids)
     if span_id is None:
@@ -199,26 +230,33 @@ def _info_from_spans(spans: Any) -> dict[str, Any]:
     return {"state": "OK"}
 
 
-def parse_trace(payload: bytes | str | dict[str, Any]) -> Trace:
+def parse_trace(payload: bytes | bytearray | str | dict[str, Any],
+                token: CancelToken | None = None) -> Trace:
     """A `Trace` from a REST `traces/get` response, a `Trace.to_json()` document or a
     `traces.json` artifact; raises `CorruptTrace` saying what is wrong. The garbage collector
-    rests meanwhile: its passes over the many new objects would cost more than the parse."""
+    rests meanwhile: its passes over the many new objects would cost more than the parse.
+
+    Bytes and text are read with `loads_trace_doc`, and each span's JSON is freed as soon as
+    its span is built: freeing the whole document at the end is one long call that holds the
+    GIL (about 0.1 s for 100k spans). `token` cancels the read."""
     with gc_paused():
-        return _parse_trace(payload)
+        if isinstance(payload, bytes | bytearray | str):
+            return _parse_trace(loads_trace_doc(payload, token), owned=True)
+        return _parse_trace(payload, owned=False)
 
 
-def _parse_trace(payload: bytes | str | dict[str, Any]) -> Trace:
-    if isinstance(payload, bytes | bytearray | memoryview | str):
-        with corrupt_trace_errors():
-            doc = json.loads(payload)
-    else:
-        doc = payload
+def _parse_trace(doc: Any, owned: bool) -> Trace:
     info_json, raw_spans = _split(doc)
+    del doc
     try:
         info = TraceInfo.from_json(info_json)
         fallback_start_ns = info.request_time_ms * 1_000_000
         ids: dict[str, str] = {}
-        spans = [_span(raw, ids, fallback_start_ns) for raw in raw_spans]
+        spans = []
+        for i, raw in enumerate(raw_spans):
+            spans.append(_span(raw, ids, fallback_start_ns))
+            if owned:
+                raw_spans[i] = None
     except CorruptTrace:
         raise
     except (KeyError, TypeError, AttributeError, ValueError, binascii.Error) as exc:
@@ -286,3 +324,56 @@ def dump_trace(trace: Trace) -> bytes:
     } for s in trace.spans]
     doc = {"info": trace.info.to_json(), "data": {"spans": spans}}
     return json.dumps(doc, default=_json_default).encode("utf-8")
+
+
+# -- the cache's packed form ------------------------------------------------------------------
+# {"info": ..., "spans": [row, ...]} with one row per span, in trace order: [span_id, parent_id,
+# name, span_type, start_ns, end_ns, status, status_message, attributes codec, attributes as
+# JSON text, events]. The attributes stay one string per span until the span is looked at, so
+# reading a trace back costs a fraction of parsing the server's response.
+_PACK_BATCH = 500  # spans encoded per call: a short hold of the GIL
+
+
+def _packed_row(span: Span) -> list[Any]:
+    attrs = span.attributes
+    codec, text = (attrs.packed() if isinstance(attrs, LazyAttributes)
+                   else ("json", json.dumps(_attribute_texts(span))))
+    events = [[e.name, e.time_ns, dict(e.attributes)] for e in span.events]
+    return [span.span_id, span.parent_id, span.name, span.span_type, span.start_ns, span.end_ns,
+            span.status, span.status_message, codec, text, events]
+
+
+def write_packed(trace: Trace, write: Callable[[bytes], Any],
+                 token: CancelToken | None = None) -> None:
+    """Write the trace in the packed form through `write`, a batch of spans at a time."""
+    write(b'{"info": ' + json.dumps(trace.info.to_json(), default=_json_default).encode()
+          + b', "spans": [')
+    spans = trace.spans
+    for start in range(0, len(spans), _PACK_BATCH):
+        if token is not None:
+            token.check()
+        rows = json.dumps([_packed_row(s) for s in spans[start:start + _PACK_BATCH]],
+                          default=_json_default)
+        write(((", " if start else "") + rows[1:-1]).encode())
+    write(b"]}")
+
+
+def parse_packed(raw: bytes, token: CancelToken | None = None) -> Trace:
+    """The trace `write_packed` wrote; CorruptTrace if `raw` is not one. Each row is freed once
+    its span is built (as in `parse_trace`)."""
+    with gc_paused():
+        doc = loads_trace_doc(raw, token)
+        try:
+            info = TraceInfo.from_json(doc["info"])
+            rows = doc["spans"]
+            del doc
+            spans = []
+            for i, (span_id, parent_id, name, span_type, start_ns, end_ns, status, message,
+                    codec, text, events) in enumerate(rows):
+                spans.append(Span(span_id, parent_id, name, span_type, start_ns, end_ns, status,
+                                  message, LazyAttributes.unpacked(codec, text),
+                                  tuple(SpanEvent(*event) for event in events)))
+                rows[i] = None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CorruptTrace(f"This is not a packed trace: {exc!r}") from exc
+        return Trace.build(info, spans)

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from traceviewer.core.bigjson import gc_paused, loads_trace_doc
+from traceviewer.core.bigjson import gc_paused
 from traceviewer.core.cache import TraceCache
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.client import RestClient
@@ -51,14 +51,17 @@ from traceviewer.ui.timeline import Timeline
 # every expanded row when the first span is selected, so more rows make opening slower.
 INITIAL_ROWS = 500
 SEARCH_DELAY_MS = 250
+AFTER_PAINT_MS = 250  # background work that can wait starts this long after a trace is shown
 
 
 @dataclass(frozen=True, slots=True)
 class Loaded:
-    """A trace ready to show: its layout, and when it was cached (if it comes from the cache)."""
+    """A trace ready to show: its layout, when it was cached (if it comes from the cache), and
+    the (host, trace id) to cache it under once shown (a finished trace fresh from a server)."""
 
     layout: TreeLayout
     cached_at: float | None = None
+    cache_as: tuple[str, str] | None = None
 
 
 DISCARD_CHUNK = 500
@@ -244,6 +247,7 @@ class TraceView(QWidget):
         self._search_runner = TaskRunner(self)
         self._export_runner = TaskRunner(self)
         self._discard_runner = TaskRunner(self)
+        self._cache_runner = TaskRunner(self)
         self._matches: list[int] = []
         self._match_pos = -1
 
@@ -410,13 +414,13 @@ class TraceView(QWidget):
             raw = client.get_trace_raw(trace_id)
             token.check()
             token.progress(f"Reading {len(raw) / 1e6:.1f} MB of spans…")
-            trace = parse_trace(loads_trace_doc(raw, token))
+            trace = parse_trace(raw, token)
+            del raw
             token.check()
-            # A running or partial trace changes: only finished ones are worth keeping.
-            if not trace.in_progress and not trace.partial:
-                cache.put(host, trace_id, raw)
             token.progress(f"Laying out {len(trace.spans):,} spans…")
-            return Loaded(TreeLayout(trace, token))
+            # A running or partial trace changes: only finished ones are worth keeping.
+            keep = not trace.in_progress and not trace.partial
+            return Loaded(TreeLayout(trace, token), cache_as=(host, trace_id) if keep else None)
 
         self._start(work, f"Opening trace {trace_id}…")
 
@@ -470,6 +474,8 @@ class TraceView(QWidget):
         # A huge trace is freed by the load itself, before it reads the next one.
         released = self._release() if (self.model.layout is not None and
                                        self.model.layout.n >= RELEASE_SPANS) else []
+        if released:
+            self._cache_runner.cancel()  # it holds the trace being released
         self.progress_label.setText(message)
         self.progress.show()
         started = time.perf_counter()
@@ -520,9 +526,11 @@ class TraceView(QWidget):
         else:
             self.inspector.show_span(None)
         self._sync_rows()
+        # Once the new trace is painted: freeing and caching would compete with the first paint.
         if previous:
-            # Once the new trace is painted: freeing would compete with the first paint.
-            QTimer.singleShot(0, self, lambda: self._discard(previous))
+            QTimer.singleShot(AFTER_PAINT_MS, self, lambda: self._discard(previous))
+        if loaded.cache_as is not None:
+            QTimer.singleShot(AFTER_PAINT_MS, self, lambda: self._store(loaded.cache_as, trace))
         if self.search.text():
             self._run_search()
         self.trace_shown.emit(trace)
@@ -543,6 +551,15 @@ class TraceView(QWidget):
 
     def _discard(self, holder: list[TreeLayout]) -> None:
         self._discard_runner.start(lambda token: discard(holder), lambda _: None)
+
+    def _store(self, key: tuple[str, str], trace: Trace) -> None:
+        """Write the trace shown to the cache in the background."""
+        if self.trace is not trace:
+            return
+        cache = self.cache
+        self._cache_runner.start(
+            lambda token: cache.put(*key, trace, token), lambda _: None,
+            lambda exc: self.status_message.emit(f"Could not cache the trace: {exc}"))
 
     # -- tree / timeline sync -----------------------------------------------------------------
 
