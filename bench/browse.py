@@ -220,12 +220,12 @@ def gui_child(url: str, experiment_id: str, page_size: int, count: int, reloads:
     """Runs in a fresh process; prints one JSON line of figures."""
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
     from PySide6.QtCore import QEvent, QEventLoop, QObject, QTimer
-    from PySide6.QtWidgets import QApplication
 
     from traceviewer.core.client import RestClient
+    from traceviewer.ui.app import application
     from traceviewer.ui.browse import TraceBrowser
 
-    app = QApplication([])
+    app = application()  # as the app sets it up
     browser = TraceBrowser()
     browser.page_size = page_size
     browser.resize(1280, 800)

@@ -17,12 +17,17 @@ from traceviewer.ui.about import app_icon
 from traceviewer.ui.tasks import activity
 
 SCREENSHOT_TIMEOUT_S = 120
+# How long a thread waiting for the GIL lets the one holding it run (Python's default: 5 ms).
+# The GUI thread takes the GIL for every call into Python (each model data(), each paint of the
+# timeline); while a background task parses a trace, each of those waits this long.
+GIL_SWITCH_S = 0.001
 
 
 def application() -> QApplication:
     """The QApplication (created once, named so QSettings and the desktop know us)."""
     app = QApplication.instance()
     if app is None:
+        sys.setswitchinterval(GIL_SWITCH_S)
         app = QApplication(sys.argv[:1])
         app.setApplicationName("Trace Viewer")
         app.setApplicationVersion(__version__)
