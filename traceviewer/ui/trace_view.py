@@ -8,6 +8,7 @@ only adapts the arrays `TreeLayout` computed."""
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -70,12 +71,18 @@ DISCARD_CHUNK = 500
 RELEASE_SPANS = 50_000
 
 
+# Held while a trace is written to the cache, which holds the trace until it ends.
+_CACHING = threading.Lock()
+
+
 def discard(holder: list[TreeLayout]) -> None:
     """Free the trace of the layout in `holder` (which this empties) a chunk of spans at a
     time, so that freeing 100k spans never holds the GIL, and so the GUI, for long."""
     trace = holder.pop().trace
     spans = list(trace.spans)
     del trace  # unless something else still holds it, only `spans` keeps the spans alive now
+    with _CACHING:
+        pass  # a cache write of this trace (cancelled by now) lets go of it first
     while spans:
         del spans[-DISCARD_CHUNK:]
 
@@ -556,9 +563,17 @@ class TraceView(QWidget):
         """Write the trace shown to the cache in the background."""
         if self.trace is not trace:
             return
-        cache = self.cache
+        cache, holder = self.cache, [trace]
+
+        def put(token: CancelToken) -> None:
+            with _CACHING:
+                try:
+                    cache.put(*key, holder[0], token)
+                finally:
+                    holder.clear()  # so that `discard` frees the trace, in chunks
+
         self._cache_runner.start(
-            lambda token: cache.put(*key, trace, token), lambda _: None,
+            put, lambda _: None,
             lambda exc: self.status_message.emit(f"Could not cache the trace: {exc}"))
 
     # -- tree / timeline sync -----------------------------------------------------------------
