@@ -2,7 +2,8 @@
 
 Each command group lives in its own module with `register(subparsers)`; a subcommand sets
 `func(args) -> int`. Errors print one line to stderr: exit 1 for server, auth and network
-failures, 2 for usage and bad filters."""
+failures, 2 for usage and bad filters. Control and bidi characters in a message are shown as
+escapes (`core.terminal.printable`): messages quote server answers and trace data."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sys
 from traceviewer import __version__
 from traceviewer.core.errors import TraceViewerError
 from traceviewer.core.redact import redact, setup_logging
+from traceviewer.core.terminal import printable
 
 # Modules under traceviewer.cli, each adding its subcommands.
 COMMAND_MODULES = ("demo", "workspace", "open", "experiments", "traces", "trace", "feedback",
@@ -56,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_gui(args)
         return args.func(args)
     except TraceViewerError as exc:
-        print(f"traceviewer: {redact(str(exc))}", file=sys.stderr)
+        # Messages quote server answers and trace data: never let them drive the terminal.
+        print(f"traceviewer: {printable(redact(str(exc)))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from traceviewer.core.auth import Auth
 from traceviewer.core.client import RestClient
 from traceviewer.core.errors import UsageError
+from traceviewer.core.terminal import printable
 from traceviewer.core.workspaces import WorkspaceStore, open_client
 
 
@@ -47,10 +48,11 @@ def client_from_args(args: argparse.Namespace) -> RestClient:
 
 def table_line(cells: Sequence[str | None], widths: Sequence[int]) -> str:
     """One line of a fixed-width table (so rows can print as pages arrive): each cell on one
-    line, cut to its width with '…', '-' when empty; a width of 0 takes the rest of the line."""
+    line, cut to its width with '…', '-' when empty; a width of 0 takes the rest of the line.
+    Cells are untrusted: control and bidi characters show as escapes (`printable`)."""
     out = []
     for text, width in zip(cells, widths, strict=True):
-        text = (text or "-").replace("\r", " ").replace("\n", " ")
+        text = printable(text or "-")
         if width and len(text) > width:
             text = text[:width - 1] + "…"
         out.append(text.ljust(width) if width else text)

@@ -16,6 +16,7 @@ from traceviewer.core.errors import NotFound, UsageError
 from traceviewer.core.model import Assessment
 from traceviewer.core.outbox import Outbox, Target
 from traceviewer.core.review import assessment_body, format_value, parse_value
+from traceviewer.core.terminal import printable
 from traceviewer.core.workspaces import WorkspaceStore
 
 # (header, width) of `feedback list`; the last column takes the rest of the line.
@@ -73,8 +74,9 @@ def _resolve_trace(client: RestClient, args: argparse.Namespace) -> str:
         raise NotFound(f"No trace in {experiment.name} has client request id "
                        f"{args.client_request_id!r}.")
     if len(found) > 1:
-        print(f"{len(found)} traces have client request id {args.client_request_id!r}; "
-              f"labelling the newest, {found[0].trace_id}.", file=sys.stderr)
+        print(printable(f"{len(found)} traces have client request id "
+                        f"{args.client_request_id!r}; labelling the newest, {found[0].trace_id}."),
+              file=sys.stderr)
     return found[0].trace_id
 
 
@@ -93,16 +95,17 @@ def _add(args: argparse.Namespace) -> int:
         item = outbox.add_create(target, trace_id, body)
         outbox.send(client, target, force=True)
     item = outbox.get(item.item_id)
-    label = f"{args.name} = {format_value(body['feedback']['value'])} on {trace_id}"
+    label = printable(f"{args.name} = {format_value(body['feedback']['value'])} on {trace_id}")
+    reason = printable(item.last_error or "")
     if item.state == "sent":
         print(f"Saved {label} (assessment {item.assessment_id}).")
         return 0
     if item.state == "pending":
-        print(f"Queued {label}: {item.last_error or 'waiting for earlier labels'}\n"
+        print(f"Queued {label}: {reason or 'waiting for earlier labels'}\n"
               "It will be sent by `traceviewer outbox flush` or the next app start.",
               file=sys.stderr)
         return 0
-    print(f"The server refused {label}: {item.last_error}\nIt is kept as outbox item "
+    print(f"The server refused {label}: {reason}\nIt is kept as outbox item "
           f"{item.item_id}: `traceviewer outbox retry {item.item_id}` or "
           f"`traceviewer outbox discard {item.item_id}`.", file=sys.stderr)
     return 1
@@ -132,7 +135,7 @@ def _list(args: argparse.Namespace) -> int:
             if any(not a.valid for a in assessments):
                 print("* overridden by a later assessment", file=sys.stderr)
             if not assessments:
-                print(f"Trace {info.trace_id} has no assessments.", file=sys.stderr)
+                print(f"Trace {printable(info.trace_id)} has no assessments.", file=sys.stderr)
     pending = Outbox().items(trace_id=info.trace_id)
     if pending:
         print(f"{len(pending)} change(s) to this trace wait in the outbox "

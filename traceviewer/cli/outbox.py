@@ -11,6 +11,7 @@ from datetime import datetime
 
 from traceviewer.cli.common import output_to_pipe, table_line
 from traceviewer.core.outbox import Item, Outbox
+from traceviewer.core.terminal import printable
 
 # (header, width) of the item table; the last column takes the rest of the line.
 _TABLE = (("ID", 5), ("STATE", 7), ("OP", 6), ("TRACE ID", 35), ("NAME", 22), ("TARGET", 30),
@@ -55,7 +56,7 @@ def _status(args: argparse.Namespace) -> int:
             return 0
         print(f"{status.pending} pending, {status.parked} refused (parked)")
         if status.last_error:
-            print(f"Last error: {status.last_error}")
+            print(f"Last error: {printable(status.last_error)}")
         if items:
             widths = [w for _, w in _TABLE]
             print(table_line([h for h, _ in _TABLE], widths))
@@ -75,7 +76,7 @@ def _flush(args: argparse.Namespace) -> int:
             line += ", not reachable"
         if report.last_error:
             line += f" ({report.last_error})"
-        print(line)
+        print(printable(line))
     status = outbox.status()
     if status.pending or status.parked:
         print(f"Still waiting: {status.pending} pending, {status.parked} refused "
@@ -94,5 +95,5 @@ def _retry(args: argparse.Namespace) -> int:
 
 def _discard(args: argparse.Namespace) -> int:
     item = Outbox().discard(args.item_id)
-    print(f"Discarded item {item.item_id} ({item.op} on {item.trace_id}).")
+    print(printable(f"Discarded item {item.item_id} ({item.op} on {item.trace_id})."))
     return 0

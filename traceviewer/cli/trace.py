@@ -9,6 +9,7 @@ from traceviewer.cli.common import add_server_args, client_from_args, output_to_
 from traceviewer.core import fmt
 from traceviewer.core.model import Trace
 from traceviewer.core.otlp import dump_trace
+from traceviewer.core.terminal import printable
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,13 +28,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.set_defaults(func=_show)
 
 
-def _one_line(text: str) -> str:
-    return text.replace("\r", " ").replace("\n", " ")
-
-
 def _tree_lines(trace: Trace) -> list[str]:
     """The trace as text: a summary line, then one line per span in tree order, indented two
-    spaces per level and ending with the span id."""
+    spaces per level and ending with the span id. Names, ids and messages come from the trace:
+    control and bidi characters in them show as escapes (`printable`)."""
     info = trace.info
     notes = [f"{len(trace.spans):,} spans"]
     if trace.partial:
@@ -42,13 +40,14 @@ def _tree_lines(trace: Trace) -> list[str]:
         notes.append("in progress")
     summary = [info.trace_id, info.name or "(unnamed)", info.state,
                fmt.duration_ms(info.duration_ms), ", ".join(notes)]
-    lines = ["  ".join(_one_line(s) for s in summary if s)]
+    lines = ["  ".join(printable(s) for s in summary if s)]
     for i, span in enumerate(trace.spans):
         duration = ("running" if span.duration_ns is None
                     else fmt.duration_ms(span.duration_ns / 1e6))
         orphan = f"  (orphan; parent {span.parent_id or '-'})" if span.orphan else ""
-        lines.append(f"{'  ' * trace.depth[i]}{_one_line(span.name) or '(unnamed)'}  "
-                     f"{span.span_type}  {span.status}  {duration}{orphan}  {span.span_id}")
+        text = (f"{span.name or '(unnamed)'}  {span.span_type}  {span.status}  {duration}"
+                f"{orphan}  {span.span_id}")
+        lines.append(f"{'  ' * trace.depth[i]}{printable(text)}")
     return lines
 
 

@@ -15,6 +15,7 @@ from traceviewer.core.cancel import CancelToken
 from traceviewer.core.errors import KeyringUnavailable, UsageError
 from traceviewer.core.imports import Imported, from_databrickscfg, from_environment
 from traceviewer.core.redact import register_secret
+from traceviewer.core.terminal import printable
 from traceviewer.core.workspaces import KINDS, Workspace, WorkspaceStore, guess_kind
 
 _NO_KEYRING_HINT = ("Without a keyring, pass the secret for one command in the environment "
@@ -143,6 +144,7 @@ def _list(args: argparse.Namespace) -> int:
     rows = [("NAME", "KIND", "HOST", "AUTH", "EXPERIMENT", "REVIEWER")]
     rows += [(w.name, w.kind, w.host, w.auth + (f" ({w.username})" if w.username else ""),
               w.default_experiment or "-", w.reviewer or "-") for w in workspaces]
+    rows = [tuple(printable(cell) for cell in row) for row in rows]  # imported names and hosts
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
@@ -157,7 +159,7 @@ def _remove(args: argparse.Namespace) -> int:
 
 
 def _print_step(step: conntest.Step) -> None:
-    print(f"[{_MARKS[step.status]:>4}] {step.title:<28} {step.detail}", flush=True)
+    print(f"[{_MARKS[step.status]:>4}] {step.title:<28} {printable(step.detail)}", flush=True)
 
 
 def _test(args: argparse.Namespace) -> int:
