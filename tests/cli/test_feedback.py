@@ -10,6 +10,7 @@ import pytest
 from tests.conftest import PROD_EXPERIMENT, experiment_id
 from tests.core.test_outbox import labels, unique_name
 from traceviewer.cli import main
+from traceviewer.cli.feedback import EXIT_QUEUED
 from traceviewer.core.client import RestClient
 from traceviewer.core.outbox import Outbox
 from traceviewer.core.workspaces import Workspace, WorkspaceStore
@@ -113,13 +114,13 @@ def test_feedback_list_shows_the_assessments_as_the_sdk_has_them(cli, sdk, mlflo
     assert "HUMAN:" + REVIEWER in row and "ok-ish" in row
 
 
-def test_label_given_while_the_server_is_down_is_queued_and_sent_by_flush(cli, sdk, fault_proxy,
-                                                                          traces):
+def test_label_given_while_the_server_is_down_is_queued_exits_3_and_is_sent_by_flush(
+        cli, sdk, fault_proxy, traces):
     trace_id, name = traces[4].trace_id, unique_name()
     fault_proxy.down()
     code, out, err = cli("feedback", "add", trace_id, "--host", fault_proxy.url, "--name", name,
                          "--value", "true", "--source-id", REVIEWER)
-    assert code == 0 and out == ""
+    assert code == EXIT_QUEUED == 3 and out == ""  # scripts tell "queued" from "sent"
     assert err.startswith(f"Queued {name} = yes on {trace_id}") and "outbox flush" in err
 
     code, out, _ = cli("outbox", "status", "--format", "json")
@@ -148,3 +149,10 @@ def test_refused_label_is_kept_with_the_reason_until_discarded(cli, mlflow_serve
 
     assert cli("outbox", "discard", str(item.item_id))[0] == 0
     assert Outbox().items() == []
+
+
+def test_feedback_add_help_documents_the_queued_exit_status(capsys):
+    with pytest.raises(SystemExit):
+        main(["feedback", "add", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert f"{EXIT_QUEUED} queued" in help_text and "0 saved" in help_text

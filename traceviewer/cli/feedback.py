@@ -20,6 +20,12 @@ from traceviewer.core.terminal import printable
 from traceviewer.core.workspaces import WorkspaceStore
 
 # (header, width) of `feedback list`; the last column takes the rest of the line.
+# `feedback add` exit status when the label was only queued, so scripts can tell it from sent.
+EXIT_QUEUED = 3
+_ADD_EXIT_STATUS = (f"Exit status: 0 saved on the server; {EXIT_QUEUED} queued (the server could "
+                    "not be reached: the label is kept in the outbox and sent later); 1 refused "
+                    "by the server or not recorded; 2 wrong usage.")
+
 _TABLE = (("NAME", 22), ("KIND", 11), ("VALUE", 12), ("SOURCE", 28), ("TIME", 19),
           ("ASSESSMENT ID", 34), ("RATIONALE", 0))
 
@@ -35,7 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "add", help="label a trace",
         description="Label a trace, given by id or by the client request id the app recorded. "
                     "The label is stored locally first: if the server cannot be reached it is "
-                    "queued and sent by `traceviewer outbox flush` or the next app start.")
+                    "queued and sent by `traceviewer outbox flush` or the next app start.",
+        epilog=_ADD_EXIT_STATUS)
     add_server_args(add)
     add.add_argument("trace_id", nargs="?", metavar="TRACE_ID", help="the trace (tr-...)")
     add.add_argument("--client-request-id", metavar="ID",
@@ -104,7 +111,7 @@ def _add(args: argparse.Namespace) -> int:
         print(f"Queued {label}: {reason or 'waiting for earlier labels'}\n"
               "It will be sent by `traceviewer outbox flush` or the next app start.",
               file=sys.stderr)
-        return 0
+        return EXIT_QUEUED
     print(f"The server refused {label}: {reason}\nIt is kept as outbox item "
           f"{item.item_id}: `traceviewer outbox retry {item.item_id}` or "
           f"`traceviewer outbox discard {item.item_id}`.", file=sys.stderr)
