@@ -223,7 +223,7 @@ def gui_child(url: str, experiment_id: str, page_size: int, count: int, reloads:
 
     from traceviewer.core.client import RestClient
     from traceviewer.ui.app import application
-    from traceviewer.ui.browse import TraceBrowser
+    from traceviewer.ui.browse.browser import TraceBrowser
 
     app = application()  # as the app sets it up
     browser = TraceBrowser()
@@ -233,6 +233,10 @@ def gui_child(url: str, experiment_id: str, page_size: int, count: int, reloads:
     app.processEvents()
     client = RestClient(url)
     timed = TimedSearch(client)
+
+    def set_source(client, experiment) -> None:
+        browser.app_model.set_client(client)
+        browser.app_model.set_experiment(experiment)
     experiment = client.get_experiment(experiment_id)
     model, table = browser.model, browser.table
     rss_start = _status_mb("VmRSS")
@@ -283,7 +287,7 @@ def gui_child(url: str, experiment_id: str, page_size: int, count: int, reloads:
     for i in range(1 + reloads):
         timed.calls.clear()
         if i == 0:
-            painted = wait_painted(0, lambda: browser.set_source(timed, None, experiment))
+            painted = wait_painted(0, lambda: set_source(timed, experiment))
         else:
             painted = wait_painted(0, browser.reload)
         first_rows.append((painted - timed.calls[0][1], timed.calls[0][1] - timed.calls[0][0]))

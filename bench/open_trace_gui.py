@@ -59,7 +59,7 @@ def gui_child(raw_path: str, trace_id: str, cache_dir: str) -> None:
 
     from traceviewer.core.cache import TraceCache
     from traceviewer.ui.app import application
-    from traceviewer.ui.trace_view import TraceView
+    from traceviewer.ui.trace.trace_view import TraceView
 
     app = application()  # as the app sets it up
     view = TraceView(cache=TraceCache(Path(cache_dir)))

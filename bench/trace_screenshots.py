@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QApplication
 
 from traceviewer.core.cache import TraceCache
 from traceviewer.core.client import RestClient
-from traceviewer.ui.trace_view import TraceView
+from traceviewer.ui.trace.trace_view import TraceView
 
 UNTRUSTED = "<script>"
 

@@ -66,7 +66,7 @@ def test_selftest_names_a_missing_resource_and_fails(qtbot, tmp_path, monkeypatc
 
 
 def test_selftest_names_a_missing_span_type_icon(qtbot, tmp_path, monkeypatch):
-    from traceviewer.ui import span_tree
+    from traceviewer.ui.trace import span_tree
 
     icons = tmp_path / "icons"
     shutil.copytree(span_tree.ICONS, icons)

@@ -157,7 +157,7 @@ def check_tls() -> str:
 def check_resources() -> str:
     """The app icon, desktop entry, AppStream metadata and span-type icons are present."""
     from traceviewer import resources
-    from traceviewer.ui import span_tree
+    from traceviewer.ui.trace import span_tree
 
     names = (*(style.icon for style in span_tree.STYLES), "missing")  # "missing": orphans' node
     span_icons = [span_tree.ICONS / f"span-{name}.svg" for name in names]

@@ -9,8 +9,8 @@ from traceviewer.core.model import Assessment
 from traceviewer.core.outbox import Outbox, Target
 from traceviewer.core.review import DEFAULT_SCHEMAS, LabelSchema, SchemaStore, assessment_body
 from traceviewer.demo.server import free_port
-from traceviewer.ui.assessments import LabelDialog, SchemaDialog
-from traceviewer.ui.outbox_status import OutboxSender, OutboxStatus
+from traceviewer.ui.review.dialogs import LabelDialog, SchemaDialog
+from traceviewer.ui.review.outbox_status import OutboxSender, OutboxStatus
 
 
 def test_unreachable_server_shows_pending_labels_with_the_error_and_keeps_them(qtbot):

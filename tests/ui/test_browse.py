@@ -10,20 +10,21 @@ from PySide6.QtCore import Qt
 from tests.conftest import PROD_EXPERIMENT, experiment_id
 from tests.core.test_filters import filters as clause_lists
 from traceviewer.core import filters
+from traceviewer.core.app_model import AppModel
 from traceviewer.core.client import RestClient, RetryPolicy
 from traceviewer.core.filters import Clause
 from traceviewer.core.model import SESSION_KEY, USER_KEY
-from traceviewer.core.workspaces import WorkspaceMemory
-from traceviewer.ui.browse import TraceBrowser
-from traceviewer.ui.filter_builder import FilterBuilder
-from traceviewer.ui.trace_table import COLUMN_NAMES
+from traceviewer.core.workspaces import Workspace, WorkspaceMemory
+from traceviewer.ui.browse.browser import TraceBrowser
+from traceviewer.ui.browse.filter_builder import FilterBuilder
+from traceviewer.ui.browse.trace_table import COLUMN_NAMES
 
 WAIT_MS = 60_000
 
 
 @pytest.fixture
 def browser(qtbot):
-    widget = TraceBrowser(WorkspaceMemory())
+    widget = TraceBrowser(AppModel(memory=WorkspaceMemory()))
     qtbot.addWidget(widget)
     widget.resize(1200, 700)
     widget.show()
@@ -48,9 +49,20 @@ def sdk_ids(sdk, exp_id: str, filter_string: str) -> list[str]:
     return [t.info.trace_id for t in traces]
 
 
+def set_source(browser: TraceBrowser, client, workspace: str | None, experiment,
+               filter_text: str | None = None) -> None:
+    """Point the browser's app model at this workspace (by name), client and experiment, as the
+    main window does."""
+    model = browser.app_model
+    if workspace is not None and (model.workspace is None or model.workspace.name != workspace):
+        model.set_workspace(Workspace(workspace, client.host))
+    model.set_client(client)
+    model.set_experiment(experiment, filter_text=filter_text)
+
+
 def show(browser, client, sdk, clauses: list[Clause], workspace: str = "ws") -> None:
     experiment = client.get_experiment_by_name(PROD_EXPERIMENT)
-    browser.set_source(client, workspace, experiment, filter_text=filters.build(clauses))
+    set_source(browser, client, workspace, experiment, filter_text=filters.build(clauses))
 
 
 def test_session_filter_shows_exactly_the_sdk_traces(qtbot, browser, client, sdk):
@@ -142,16 +154,16 @@ def test_quick_filter_show_only_this_user_then_exclude_state(qtbot, browser, cli
 
 def test_filter_and_columns_are_remembered_per_workspace(qtbot, client, sdk):
     memory = WorkspaceMemory()
-    first = TraceBrowser(memory)
+    first = TraceBrowser(AppModel(memory=memory))
     qtbot.addWidget(first)
     show(first, client, sdk, [filters.status("ERROR")], workspace="prod")
     first.builder.apply()
     user_column = first.table.horizontalHeader().logicalIndex(7)
     first.table.setColumnHidden(user_column, True)
     first.table.columns_changed.emit()
-    second = TraceBrowser(memory)
+    second = TraceBrowser(AppModel(memory=memory))
     qtbot.addWidget(second)
-    second.set_source(client, "prod", None)
+    set_source(second, client, "prod", None)
     assert second.builder.text.text() == "status = 'ERROR'"
     assert second.table.isColumnHidden(user_column)
 
@@ -199,7 +211,7 @@ def test_auto_refresh_counts_new_traces_without_touching_the_table(qtbot, browse
 
     mlflow.set_experiment(experiment_id=exp_id)
     log_trace(1)
-    browser.set_source(client, "ws", client.get_experiment(exp_id))
+    set_source(browser, client, "ws", client.get_experiment(exp_id))
     assert len(load_all(qtbot, browser)) == 1
     browser.table.selectRow(0)
     log_trace(2)

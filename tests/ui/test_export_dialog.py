@@ -11,8 +11,8 @@ from PySide6.QtCore import QThreadPool
 from tests.conftest import PROD_EXPERIMENT, experiment_id
 from traceviewer.core.client import RestClient, RetryPolicy
 from traceviewer.core.model import SESSION_KEY, USER_KEY
-from traceviewer.ui.export_dialog import ExportDialog
-from traceviewer.ui.tasks import TaskRunner
+from traceviewer.ui.browse.export_dialog import ExportDialog
+from traceviewer.ui.common.tasks import TaskRunner
 
 WAIT_MS = 60_000
 FAST = RetryPolicy(attempts=2, total_s=5.0, base_delay_s=0.01, max_delay_s=0.05)

@@ -16,9 +16,9 @@ from traceviewer.core.client import RestClient
 from traceviewer.core.outbox import Outbox
 from traceviewer.core.review import LabelSchema, QueueStore
 from traceviewer.core.workspaces import Workspace, WorkspaceStore
-from traceviewer.ui.assessments import AssessmentsPanel
-from traceviewer.ui.outbox_status import OutboxSender
-from traceviewer.ui.review import ReviewPanel
+from traceviewer.ui.review.assessments import AssessmentsPanel
+from traceviewer.ui.review.outbox_status import OutboxSender
+from traceviewer.ui.review.review_panel import ReviewPanel
 
 REVIEWER = "carol@example.com"
 

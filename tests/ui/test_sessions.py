@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from tests.conftest import PROD_EXPERIMENT, experiment_id
 from traceviewer.core.client import RestClient, RetryPolicy
 from traceviewer.core.model import SESSION_KEY, USER_KEY
-from traceviewer.ui.sessions import SessionsView
+from traceviewer.ui.summaries.sessions import SessionsView
 
 WAIT_MS = 60_000
 FAST = RetryPolicy(attempts=2, total_s=5.0, base_delay_s=0.01, max_delay_s=0.05)

@@ -5,7 +5,7 @@ import threading
 from PySide6.QtCore import QObject, QThread
 from PySide6.QtWidgets import QApplication
 
-from traceviewer.ui.tasks import TaskRunner, activity
+from traceviewer.ui.common.tasks import TaskRunner, activity
 
 
 def test_result_is_delivered_on_the_gui_thread(qtbot):

@@ -12,10 +12,10 @@ import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtWidgets import QLabel
 
+from traceviewer.core import trace_loading
 from traceviewer.core.client import RestClient
-from traceviewer.ui import trace_view
-from traceviewer.ui.span_tree import FETCH_CHUNK, MISSING_PARENT, NAME
-from traceviewer.ui.trace_view import TraceView
+from traceviewer.ui.trace.span_tree import FETCH_CHUNK, MISSING_PARENT, NAME
+from traceviewer.ui.trace.trace_view import TraceView
 
 PROD = "/Shared/production-genai-app"
 BIG = "big-traces"
@@ -298,7 +298,7 @@ def test_exported_trace_opens_from_its_file(qtbot, view, client, ids, tmp_path):
 
 def test_a_huge_trace_is_let_go_when_the_next_load_starts(qtbot, view, client, ids,
                                                           monkeypatch):
-    monkeypatch.setattr(trace_view, "RELEASE_SPANS", 5000)
+    monkeypatch.setattr(trace_loading, "RELEASE_SPANS", 5000)
     open_and_wait(qtbot, view, client, ids["big10k"])
     with qtbot.waitSignal(view.trace_shown, timeout=LOAD_TIMEOUT_MS):
         view.open_trace(client, ids["html"])

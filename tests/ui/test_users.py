@@ -12,7 +12,7 @@ from tests.conftest import PROD_EXPERIMENT, experiment_id
 from traceviewer.core import filters as flt
 from traceviewer.core.model import SESSION_KEY, USER_KEY
 from traceviewer.core.search import search_all
-from traceviewer.ui.users import UsersView
+from traceviewer.ui.summaries.users import UsersView
 
 WAIT_MS = 60_000
 

@@ -18,8 +18,8 @@ from tests.keyringtools import (
 )
 from traceviewer.core import conntest, keychain
 from traceviewer.core.workspaces import Workspace, WorkspaceStore
-from traceviewer.ui.first_run import FirstRunScreen
-from traceviewer.ui.workspace_manager import WorkspaceManager
+from traceviewer.ui.workspaces.first_run import FirstRunScreen
+from traceviewer.ui.workspaces.workspace_manager import WorkspaceManager
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from traceviewer.core.errors import UsageError
@@ -25,9 +24,6 @@ def run(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise UsageError(f"No trace file at {path}: give the path of a trace JSON file.")
-    screenshot = getattr(args, "screenshot", None)
-    if screenshot:
-        os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    from traceviewer.ui.trace_view import run_standalone
+    from traceviewer.ui.app import run_standalone
 
-    return run_standalone(str(path), screenshot)
+    return run_standalone(str(path), getattr(args, "screenshot", None))

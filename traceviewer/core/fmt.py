@@ -24,3 +24,8 @@ def duration_ms(ms: float | None) -> str:
         return f"{ms / 1000:.2f} s"
     minutes, seconds = divmod(round(ms / 1000), 60)
     return f"{minutes} min {seconds} s"
+
+
+def plural(n: int, word: str) -> str:
+    """'1 trace', '1,204 traces'."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"

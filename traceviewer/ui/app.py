@@ -7,6 +7,7 @@ import signal
 import sys
 import time
 from argparse import Namespace
+from pathlib import Path
 
 from PySide6.QtCore import QThreadPool, QTimer
 from PySide6.QtWidgets import QApplication, QWidget
@@ -14,7 +15,8 @@ from PySide6.QtWidgets import QApplication, QWidget
 from traceviewer import __version__
 from traceviewer.resources import APP_ID
 from traceviewer.ui.about import app_icon
-from traceviewer.ui.tasks import activity
+from traceviewer.ui.common.banner import ErrorBanner
+from traceviewer.ui.common.tasks import activity
 
 SCREENSHOT_TIMEOUT_S = 120
 # How long a thread waiting for the GIL lets the one holding it run (Python's default: 5 ms).
@@ -61,16 +63,7 @@ def finish_background_tasks() -> None:
 
 def run_gui(args: Namespace) -> int:
     """Open the main window as the GUI flags say; with --screenshot, save it and exit."""
-    if args.screenshot:
-        os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    app = application()
-    # Ctrl+C and SIGTERM close the app (and so stop a demo server); Qt's idle event loop runs
-    # no Python, so a timer wakes the interpreter to notice the signal.
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: app.quit())
-    wake = QTimer(app, interval=250)
-    wake.timeout.connect(lambda: None)
-    wake.start()
+    app = _application_for(args.screenshot)
     from traceviewer.ui.main_window import MainWindow
 
     window = MainWindow()
@@ -84,21 +77,60 @@ def run_gui(args: Namespace) -> int:
     if args.screenshot:  # the same picture whatever layout was remembered
         window.resize(1280, 800)
         window.splitter.setSizes([280, 1000])
+    return _run(app, window, window.banner, args.screenshot)
+
+
+def run_standalone(path: str, screenshot: str | None = None) -> int:
+    """`traceviewer open FILE`: a window with just the detail view of a trace file."""
+    app = _application_for(screenshot)
+    from PySide6.QtWidgets import QMainWindow
+
+    from traceviewer.ui.trace.trace_view import TraceView
+
+    window = QMainWindow()
+    view = TraceView()
+    window.setCentralWidget(view)
+    window.setWindowTitle(f"{Path(path).name} – Trace Viewer")
+    window.statusBar().show()
+    view.status_message.connect(window.statusBar().showMessage)
+    window.resize(1500, 900)
+    view.open_file(path)
+    return _run(app, window, view.banner, screenshot)
+
+
+def _application_for(screenshot: str | None) -> QApplication:
+    """The QApplication, offscreen for a screenshot; Ctrl+C and SIGTERM close it (and so stop
+    a demo server)."""
+    if screenshot:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    app = application()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: app.quit())
+    # Qt's idle event loop runs no Python, so a timer wakes the interpreter to notice a signal.
+    wake = QTimer(app, interval=250)
+    wake.timeout.connect(lambda: None)
+    wake.start()
+    return app
+
+
+def _run(app: QApplication, window: QWidget, banner: ErrorBanner, screenshot: str | None) -> int:
+    """Show `window` and run the event loop; with `screenshot`, save the window as PNG once its
+    data has loaded and exit (1 if it did not load or `banner` shows an error)."""
     window.show()
-    if not args.screenshot:
+    if not screenshot:
         code = app.exec()
         finish_background_tasks()
         return code
     outcome = {}
 
     def saved(loaded: bool) -> None:
-        outcome["ok"] = loaded and not window.banner.isVisible()
-        if window.banner.isVisible():
-            print(f"traceviewer: {window.banner.label.text()}", file=sys.stderr)
+        outcome["ok"] = loaded and not banner.isVisible()
+        if banner.isVisible():
+            print(f"traceviewer: {banner.label.text()}", file=sys.stderr)
         window.close()
         app.quit()
 
-    capture_when_loaded(window, args.screenshot, saved)
+    capture_when_loaded(window, screenshot, saved)
     app.exec()
     finish_background_tasks()
     return 0 if outcome.get("ok") else 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import logging
 import sys
-from dataclasses import replace
 
 from PySide6.QtCore import QProcess, QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
@@ -25,23 +24,24 @@ from PySide6.QtWidgets import (
 )
 
 from traceviewer.core import filters, paths, search
+from traceviewer.core.app_model import AppModel
 from traceviewer.core.client import RestClient
 from traceviewer.core.model import Experiment, TraceInfo
 from traceviewer.core.workspaces import Workspace, WorkspaceMemory, WorkspaceStore, open_client
 from traceviewer.ui.about import AboutDialog
-from traceviewer.ui.assessments import AssessmentsPanel
-from traceviewer.ui.banner import ErrorBanner
-from traceviewer.ui.browse import TraceBrowser
-from traceviewer.ui.experiments import ExperimentsPanel
-from traceviewer.ui.export_dialog import ExportDialog
-from traceviewer.ui.first_run import FirstRunScreen
-from traceviewer.ui.outbox_status import OutboxSender, OutboxStatus
-from traceviewer.ui.review import ReviewPanel
-from traceviewer.ui.sessions import SessionsView
-from traceviewer.ui.tasks import TaskRunner, activity
-from traceviewer.ui.trace_view import TraceView
-from traceviewer.ui.users import UsersView
-from traceviewer.ui.workspace_manager import WorkspaceManager
+from traceviewer.ui.browse.browser import TraceBrowser
+from traceviewer.ui.browse.experiments import ExperimentsPanel
+from traceviewer.ui.browse.export_dialog import ExportDialog
+from traceviewer.ui.common.banner import ErrorBanner
+from traceviewer.ui.common.tasks import TaskRunner, activity
+from traceviewer.ui.review.assessments import AssessmentsPanel
+from traceviewer.ui.review.outbox_status import OutboxSender, OutboxStatus
+from traceviewer.ui.review.review_panel import ReviewPanel
+from traceviewer.ui.summaries.sessions import SessionsView
+from traceviewer.ui.summaries.users import UsersView
+from traceviewer.ui.trace.trace_view import TraceView
+from traceviewer.ui.workspaces.first_run import FirstRunScreen
+from traceviewer.ui.workspaces.workspace_manager import WorkspaceManager
 
 TRACE_FILES = "Trace JSON (*.json);;All files (*)"
 
@@ -57,11 +57,8 @@ class MainWindow(QMainWindow):
     def __init__(self, store: WorkspaceStore | None = None):
         super().__init__()
         self.setWindowTitle("Trace Viewer")
-        self.store = store or WorkspaceStore()
-        self.memory = WorkspaceMemory()
-        self.client: RestClient | None = None
-        self.workspace: Workspace | None = None
-        self.experiment: Experiment | None = None
+        self.app_model = AppModel(store or WorkspaceStore(), WorkspaceMemory())
+        self.store, self.memory = self.app_model.store, self.app_model.memory
         self._pending_experiment: str | None = None
         self._pending_filter: str | None = None
         self._pending_trace: str | None = None
@@ -90,9 +87,10 @@ class MainWindow(QMainWindow):
         self.experiments.failed.connect(
             lambda exc: self.banner.show_error(exc, retry=self.experiments.model.retry))
         self.experiments.model.page_loaded.connect(self._select_pending_experiment)
-        self.browser = TraceBrowser(self.memory)
+        self.browser = TraceBrowser(self.app_model)
         self.browser.trace_activated.connect(lambda info: self.open_trace(info.trace_id))
-        self.browser.query_changed.connect(self._query_changed)
+        self.app_model.source_changed.connect(self._query_changed)
+        self.app_model.query_changed.connect(self._query_changed)
         self.browser.export_requested.connect(self.export_traces)
         self.sessions = SessionsView()
         self.sessions.open_trace.connect(self.open_trace)
@@ -100,9 +98,9 @@ class MainWindow(QMainWindow):
         self.users.show_filtered.connect(self._show_filtered)
         self._stale_views = {self.sessions, self.users}
         self.outbox_sender = OutboxSender(parent=self)
-        self.review = ReviewPanel(self.outbox_sender)
+        self.review = ReviewPanel(self.outbox_sender, app_model=self.app_model)
         self.browser.review_requested.connect(self.start_review)
-        self.assessments = AssessmentsPanel(self.outbox_sender)
+        self.assessments = AssessmentsPanel(self.outbox_sender, self.app_model)
         self.trace_view = TraceView(assessments=self.assessments)
         self.trace_view.trace_shown.connect(self._show_assessments)
         self.trace_view.status_message.connect(
@@ -163,6 +161,19 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.resize(1280, 800)
         self._restore_layout()
+
+    # The app model's state.
+    @property
+    def workspace(self) -> Workspace | None:
+        return self.app_model.workspace
+
+    @property
+    def client(self) -> RestClient | None:
+        return self.app_model.client
+
+    @property
+    def experiment(self) -> Experiment | None:
+        return self.app_model.experiment
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -254,12 +265,13 @@ class MainWindow(QMainWindow):
             self._connect_to(self.store.get(name))
 
     def _connect_to(self, workspace: Workspace | None) -> None:
-        self.workspace = workspace
-        self._set_client(None)
+        self._lookup.cancel()
+        self.setWindowTitle("Trace Viewer")
+        self.app_model.set_workspace(workspace)
+        self.experiments.set_client(None)
         if workspace is None:
             self.connection_label.setText("No workspace")
             return
-        self.memory.set_current(workspace.name)
         self.connection_label.setText(f"Connecting to {workspace.host}…")
         self.banner.hide()
 
@@ -282,7 +294,8 @@ class MainWindow(QMainWindow):
         if self._pending_experiment is None:
             self._pending_experiment = (self.memory.get(self.workspace.name).last_experiment
                                         or self.workspace.default_experiment)
-        self._set_client(client)
+        self.app_model.set_client(client)
+        self.experiments.set_client(client)
         if self._pending_trace:
             self.open_trace(self._pending_trace)
 
@@ -291,16 +304,6 @@ class MainWindow(QMainWindow):
         self.connection_label.setText(f"Not connected to {host}")
         self.banner.show_error(f"Cannot connect: {exc}", retry=lambda: self._connect_to(
             self.workspace))
-
-    def _set_client(self, client: RestClient | None) -> None:
-        old, self.client = self.client, client
-        self.experiment = None
-        self.experiments.set_client(client)
-        self.browser.set_source(client, self.workspace.name if self.workspace else None, None)
-        self.setWindowTitle("Trace Viewer")
-        self._lookup.cancel()
-        if old is not None:
-            old.close()  # tasks still holding it end quietly (RestClient raises Cancelled)
 
     # Experiments
     def open_experiment(self, name_or_id: str) -> None:
@@ -313,14 +316,9 @@ class MainWindow(QMainWindow):
             self._pending_experiment = None
 
     def _on_experiment_selected(self, experiment: Experiment) -> None:
-        self.experiment = experiment
         self.setWindowTitle(f"{experiment.name} – Trace Viewer")
-        if self.workspace is not None:
-            state = self.memory.get(self.workspace.name)
-            self.memory.put(self.workspace.name, replace(state, last_experiment=experiment.name))
-        self.browser.set_source(self.client, self.workspace.name if self.workspace else None,
-                                experiment, filter_text=self._pending_filter)
-        self._pending_filter = None
+        text, self._pending_filter = self._pending_filter, None
+        self.app_model.set_experiment(experiment, filter_text=text)
 
     def set_filter(self, text: str) -> None:
         """Open the trace table with this filter (applied once an experiment is shown);
@@ -342,7 +340,7 @@ class MainWindow(QMainWindow):
             self.experiments.reload()
 
     # Views of the browser's query
-    def _query_changed(self) -> None:
+    def _query_changed(self, _model: AppModel) -> None:
         self._stale_views = {self.sessions, self.users}
         self._load_current_view()
 
@@ -358,42 +356,43 @@ class MainWindow(QMainWindow):
         if view not in self._stale_views:
             return
         self._stale_views.discard(view)
-        b = self.browser
-        if b.client is None or b.experiment is None:
+        scope = self.app_model.scope
+        if scope is None:
             view.clear()
         else:
-            view.load(b.client, [b.experiment.experiment_id], b.filter_strings())
+            view.load(scope.client, scope.experiment_ids, scope.query.filter_strings())
 
     def _show_filtered(self, text: str) -> None:
         self.tabs.setCurrentWidget(self.browser)
         self.browser.set_filter_text(text)
 
     def export_traces(self) -> None:
-        b = self.browser
-        if b.client is None or b.experiment is None:
+        scope = self.app_model.scope
+        if scope is None:
             self.statusBar().showMessage("Open an experiment first.", 5000)
             return
         runner = TaskRunner()
-        dialog = ExportDialog(self, runner, b.client, [b.experiment.experiment_id],
-                              b.filter_strings(), b.order_by)
+        dialog = ExportDialog(self, runner, scope.client, scope.experiment_ids,
+                              scope.query.filter_strings(), scope.query.order_by)
         runner.setParent(dialog)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.exec()
 
     def start_review(self, trace_ids: list[str]) -> None:
         """Review these traces, or (none given) the traces of the browser's filter."""
-        b = self.browser
-        if b.client is None or b.experiment is None or self.workspace is None:
+        scope, workspace = self.app_model.scope, self.workspace
+        if scope is None or workspace is None:
             self.statusBar().showMessage("Open an experiment first.", 5000)
             return
-        title = filters.build(b.clauses) or f"all traces of {b.experiment.name}"
+        title = scope.query.text or f"all traces of {scope.experiment.name}"
         self.tabs.setCurrentWidget(self.review)
+        experiment_id = scope.experiment.experiment_id
         if trace_ids:
-            self.review.start(b.client, self.workspace, b.experiment.experiment_id, trace_ids,
+            self.review.start(scope.client, workspace, experiment_id, trace_ids,
                               title=f"{len(trace_ids)} selected traces")
         else:
-            self.review.start_search(b.client, self.workspace, b.experiment.experiment_id,
-                                     b.filter_strings(), title=title)
+            self.review.start_search(scope.client, workspace, experiment_id,
+                                     scope.query.filter_strings(), title=title)
 
     # Traces
     def open_trace(self, trace_id: str) -> None:
@@ -469,7 +468,7 @@ class MainWindow(QMainWindow):
         s = settings()
         s.setValue("geometry", self.saveGeometry())
         s.setValue("splitter", self.splitter.saveState())
-        self._set_client(None)
+        self.app_model.set_client(None)
         if self._demo is not None:
             self._demo.finished.disconnect()
             self._demo.terminate()  # SIGTERM: the demo command stops its server

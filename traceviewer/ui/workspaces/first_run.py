@@ -25,13 +25,11 @@ from traceviewer.core.imports import (
     from_environment,
 )
 from traceviewer.core.workspaces import WorkspaceStore
-from traceviewer.ui.tasks import TaskRunner
-from traceviewer.ui.workspace_manager import (
-    MessageLine,
-    WorkspaceManager,
-    plain_label,
-    save_with_session_fallback,
-)
+from traceviewer.ui.common.plain import plain_label
+from traceviewer.ui.common.tasks import TaskRunner
+from traceviewer.ui.workspaces.form import MessageLine
+from traceviewer.ui.workspaces.keyring_fallback import save_with_session_fallback
+from traceviewer.ui.workspaces.workspace_manager import WorkspaceManager
 
 
 class FirstRunScreen(QWidget):

@@ -27,18 +27,18 @@ from PySide6.QtWidgets import (
 )
 
 from traceviewer.core import filters, search
+from traceviewer.core.app_model import AppModel
 from traceviewer.core.client import RestClient
 from traceviewer.core.errors import BadFilter
 from traceviewer.core.filters import Clause
 from traceviewer.core.model import Experiment, TraceInfo
 from traceviewer.core.paging import StreamCursor
 from traceviewer.core.saved_filters import SavedFilters
-from traceviewer.core.workspaces import WorkspaceMemory
-from traceviewer.ui.banner import ErrorBanner
-from traceviewer.ui.filter_builder import FilterBuilder
-from traceviewer.ui.plain import plain_tooltip
-from traceviewer.ui.tasks import TaskRunner
-from traceviewer.ui.trace_table import COLUMN_NAMES, TRACE_COLUMNS, TraceTable, trace_model
+from traceviewer.ui.browse.filter_builder import FilterBuilder
+from traceviewer.ui.browse.trace_table import COLUMN_NAMES, TRACE_COLUMNS, TraceTable, trace_model
+from traceviewer.ui.common.banner import ErrorBanner
+from traceviewer.ui.common.plain import plain_tooltip
+from traceviewer.ui.common.tasks import TaskRunner
 
 # Columns the server can sort by, and the order_by field for each.
 SERVER_SORT = {"Time": "timestamp_ms", "Duration": "execution_time_ms"}
@@ -80,16 +80,12 @@ class TraceBrowser(QWidget):
     trace_activated = Signal(object)
     review_requested = Signal(list)
     export_requested = Signal()
-    query_changed = Signal()  # another experiment, filter or order: views of it are stale
 
-    def __init__(self, memory: WorkspaceMemory | None = None, parent=None):
+    def __init__(self, app_model: AppModel | None = None, parent=None):
         super().__init__(parent)
-        self.memory = memory or WorkspaceMemory()
-        self.client: RestClient | None = None
-        self.experiment: Experiment | None = None
-        self.workspace: str | None = None
-        self.clauses: list[Clause] = []
-        self.order_by: tuple[str, ...] = search.DEFAULT_ORDER
+        self.app_model = app_model or AppModel()
+        self.memory = self.app_model.memory
+        self._columns_of: str | None = None  # the workspace whose columns are shown
         self.page_size = search.PAGE_SIZE
         self._local_sort: str | None = None
         self._restoring = False
@@ -173,6 +169,30 @@ class TraceBrowser(QWidget):
             action.triggered.connect(slot)
             self.addAction(action)
         self._update_status()
+        self.app_model.workspace_changed.connect(self._on_workspace)
+        self.app_model.source_changed.connect(self._on_query)
+        self.app_model.query_changed.connect(self._on_query)
+
+    # The app model's state, as the browser shows it.
+    @property
+    def client(self) -> RestClient | None:
+        return self.app_model.client
+
+    @property
+    def experiment(self) -> Experiment | None:
+        return self.app_model.experiment
+
+    @property
+    def workspace(self) -> str | None:
+        return self.app_model.workspace.name if self.app_model.workspace else None
+
+    @property
+    def clauses(self) -> list[Clause]:
+        return list(self.app_model.query.clauses)
+
+    @property
+    def order_by(self) -> tuple[str, ...]:
+        return self.app_model.query.order_by
 
     def _menu_button(self, text: str, tip: str, fill) -> QToolButton:
         button = QToolButton(text=text, toolTip=tip)
@@ -184,21 +204,16 @@ class TraceBrowser(QWidget):
 
     # -- source and filter ---------------------------------------------------------------
 
-    def set_source(self, client: RestClient | None, workspace: str | None,
-                   experiment: Experiment | None, filter_text: str | None = None) -> None:
-        """Show the traces of `experiment` (None: empty), filtered by `filter_text` if given
-        (BadFilter if it does not parse). A new workspace brings back its remembered columns
-        and last filter."""
-        if workspace != self.workspace:
-            self.workspace = workspace
-            state = self.memory.get(workspace) if workspace else None
+    def _on_workspace(self, _model: AppModel) -> None:
+        """Another workspace brings back its remembered columns."""
+        if self.workspace != self._columns_of:
+            self._columns_of = self.workspace
+            state = self.memory.get(self.workspace) if self.workspace else None
             self._restore_columns(state.columns if state else None)
-            self._set_clauses_quietly(state.last_filter if state else None)
-        if filter_text is not None:
-            self.clauses = filters.parse(filter_text)
-            self.builder.set_clauses(self.clauses)
-        self.client, self.experiment = client, experiment
-        self.reload()
+
+    def _on_query(self, _model: AppModel) -> None:
+        self.builder.set_clauses(self.clauses)
+        self._reload_table()
 
     def set_filter_text(self, text: str) -> None:
         """Apply a filter string as if typed (an error is shown at the filter, with its
@@ -206,22 +221,8 @@ class TraceBrowser(QWidget):
         self.builder.text.setText(text)
         self.builder.apply_text()
 
-    def _set_clauses_quietly(self, text: str | None) -> None:
-        try:
-            clauses = filters.parse(text) if text else []
-        except BadFilter:
-            clauses = []  # a remembered filter the parser no longer accepts: start clean
-        self.builder.set_clauses(clauses)
-        self.clauses = clauses
-
     def apply(self, clauses: list[Clause]) -> None:
-        self.clauses = list(clauses)
-        text = filters.build(self.clauses)
-        if self.workspace:
-            SavedFilters(self.workspace).remember(text)
-            state = self.memory.get(self.workspace)
-            self.memory.put(self.workspace, replace(state, last_filter=text or None))
-        self.reload()
+        self.app_model.set_clauses(list(clauses))
 
     def filter_strings(self) -> list[str]:
         """The AND-only server filters whose union is the current filter."""
@@ -229,6 +230,9 @@ class TraceBrowser(QWidget):
 
     def reload(self) -> None:
         """Start over: first page of the current filter and order (F5)."""
+        self.app_model.refresh()
+
+    def _reload_table(self) -> None:
         self.banner.hide()
         self.new_button.hide()
         self._poll.cancel()
@@ -249,7 +253,6 @@ class TraceBrowser(QWidget):
             self.model.reset(StreamCursor(lambda token: search.iter_traces(
                 client, ids, alts, order_by=order, page_size=size, token=token), size))
         self._update_status()
-        self.query_changed.emit()
 
     def cancel(self) -> None:
         self.model.stop()
@@ -271,8 +274,7 @@ class TraceBrowser(QWidget):
         header = self.table.horizontalHeader()
         descending = header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder
         if name in SERVER_SORT:
-            self.order_by = (f"{SERVER_SORT[name]} {'DESC' if descending else 'ASC'}",)
-            self.reload()
+            self.app_model.set_order((f"{SERVER_SORT[name]} {'DESC' if descending else 'ASC'}",))
             return
         column = TRACE_COLUMNS[section]
         self.table.clearSelection()  # rows move: a selection would now mark other traces

@@ -15,13 +15,9 @@ from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainter, QPen
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from traceviewer.core.fmt import duration_ms
-from traceviewer.ui.plain import plain_tooltip
-from traceviewer.ui.span_tree import (
-    ERROR_COLOR,
-    STYLES,
-    TreeLayout,
-    format_duration,
-)
+from traceviewer.core.trace_layout import TreeLayout, format_duration
+from traceviewer.ui.common.plain import plain_tooltip
+from traceviewer.ui.trace.span_tree import ERROR_COLOR, STYLES
 
 CRITICAL_COLOR = "#202124"
 SELECTED_COLOR = "#1a73e8"

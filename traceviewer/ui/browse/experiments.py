@@ -18,7 +18,7 @@ from traceviewer.core.client import RestClient
 from traceviewer.core.fmt import timestamp_ms
 from traceviewer.core.paging import TokenCursor
 from traceviewer.core.search import experiment_name_filter
-from traceviewer.ui.paged_model import Column, PagedModel
+from traceviewer.ui.common.paged_model import Column, PagedModel
 
 COLUMNS = [
     Column("Experiment", lambda e: e.name, tooltip=lambda e: f"{e.name}\nID {e.experiment_id}"),

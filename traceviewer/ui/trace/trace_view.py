@@ -1,26 +1,21 @@
 """The trace detail view: header, span tree and timeline side by side, span inspector, and the
 trace's assessments.
 
-Loading (server, cache or file), JSON parsing and the tree layout all run in the background
-through one `TaskRunner`, so opening another trace cancels the previous load. The Qt model
-only adapts the arrays `TreeLayout` computed."""
+Loading (server, cache or file), JSON parsing and the tree layout (`core.trace_loading`,
+`core.trace_layout`) all run in the background through one `TaskRunner`, so opening another
+trace cancels the previous load. The Qt model only adapts the arrays `TreeLayout` computed."""
 
 from __future__ import annotations
 
-import sys
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QFont, QKeySequence
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
-    QFrame,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QProgressBar,
@@ -29,209 +24,33 @@ from PySide6.QtWidgets import (
     QStackedWidget,
     QTabWidget,
     QToolButton,
-    QTreeWidget,
-    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
+from traceviewer.core import trace_loading as loading
 from traceviewer.core.bigjson import gc_paused
 from traceviewer.core.cache import TraceCache
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.client import RestClient
-from traceviewer.core.fmt import duration_ms
-from traceviewer.core.model import Trace, TraceInfo
-from traceviewer.core.otlp import dump_trace, load_trace_file, parse_trace
-from traceviewer.ui.banner import ErrorBanner
-from traceviewer.ui.inspector import Inspector, copy_text, plain_label
-from traceviewer.ui.span_tree import SpanTreeModel, SpanTreeView, TreeLayout
-from traceviewer.ui.tasks import TaskRunner
-from traceviewer.ui.timeline import Timeline
+from traceviewer.core.model import Trace
+from traceviewer.core.otlp import dump_trace, load_trace_file
+from traceviewer.core.trace_layout import TreeLayout, initial_expansion
+from traceviewer.core.trace_loading import Loaded
+from traceviewer.ui.common.banner import ErrorBanner
+from traceviewer.ui.common.plain import plain_label
+from traceviewer.ui.common.tasks import TaskRunner
+from traceviewer.ui.trace.assessment_list import AssessmentList
+from traceviewer.ui.trace.header import TraceHeader
+from traceviewer.ui.trace.inspector import Inspector
+from traceviewer.ui.trace.span_tree import SpanTreeModel, SpanTreeView
+from traceviewer.ui.trace.timeline import Timeline
 
 # Expand levels of the tree on open while it shows at most this many rows: the view lays out
 # every expanded row when the first span is selected, so more rows make opening slower.
 INITIAL_ROWS = 500
 SEARCH_DELAY_MS = 250
 AFTER_PAINT_MS = 250  # background work that can wait starts this long after a trace is shown
-
-
-@dataclass(frozen=True, slots=True)
-class Loaded:
-    """A trace ready to show: its layout, when it was cached (if it comes from the cache), and
-    the (host, trace id) to cache it under once shown (a finished trace fresh from a server)."""
-
-    layout: TreeLayout
-    cached_at: float | None = None
-    cache_as: tuple[str, str] | None = None
-
-
-DISCARD_CHUNK = 500
-# A trace this big is let go as soon as another load starts: two of them would not fit in
-# memory together (100k spans take about 600 MB).
-RELEASE_SPANS = 50_000
-
-
-# Held while a trace is written to the cache, which holds the trace until it ends.
-_CACHING = threading.Lock()
-
-
-def discard(holder: list[TreeLayout]) -> None:
-    """Free the trace of the layout in `holder` (which this empties) a chunk of spans at a
-    time, so that freeing 100k spans never holds the GIL, and so the GUI, for long."""
-    trace = holder.pop().trace
-    spans = list(trace.spans)
-    del trace  # unless something else still holds it, only `spans` keeps the spans alive now
-    with _CACHING:
-        pass  # a cache write of this trace (cancelled by now) lets go of it first
-    while spans:
-        del spans[-DISCARD_CHUNK:]
-
-
-def initial_expansion(layout: TreeLayout, budget: int = INITIAL_ROWS) -> list[int]:
-    """Nodes to expand on open, parents first: whole tree levels while the tree shows at most
-    `budget` rows (the top level is always expanded)."""
-    expanded: list[int] = []
-    level = layout.top_nodes()
-    shown = len(level)
-    while level:
-        below = sum(layout.child_count[node] for node in level)
-        if not below or (expanded and shown + below > budget):
-            break
-        expanded += [node for node in level if layout.child_count[node]]
-        shown += below
-        level = [child for node in level for child in layout.children(node)]
-    return expanded
-
-
-def _chip(text: str, colour: str, tooltip: str) -> QLabel:
-    label = plain_label(text, selectable=False)
-    label.setWordWrap(False)
-    label.setStyleSheet(f"background: {colour}; border-radius: 4px; padding: 1px 6px;")
-    label.setToolTip(tooltip)
-    label.hide()
-    return label
-
-
-class TraceHeader(QFrame):
-    """Trace id, client request id, state, duration, tokens, session, user, tags, markers."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.title = plain_label()
-        font = QFont(self.title.font())
-        font.setBold(True)
-        font.setPointSizeF(font.pointSizeF() + 2)
-        self.title.setFont(font)
-        self.trace_id = plain_label()
-        self.request_id = plain_label()
-        for label in (self.trace_id, self.request_id):
-            label.setWordWrap(False)  # ids are copied, never broken across lines
-        copy_trace = QToolButton(text="Copy", toolTip="Copy the trace id")
-        copy_trace.clicked.connect(lambda: copy_text(self.trace_id.text()))
-        self.copy_request = QToolButton(text="Copy", toolTip="Copy the client request id")
-        self.copy_request.clicked.connect(lambda: copy_text(self.request_id.text()))
-        self.state = _chip("", "#e6f4ea", "Trace state")
-        self.in_progress = _chip("in progress", "#fef7e0",
-                                 "The trace is still running: spans may be missing. Reload "
-                                 "(F5) to see more.")
-        self.partial = _chip("", "#fef7e0", "")
-        self.cached = _chip("", "#e8f0fe", "Shown from the local cache. Reload (F5) to fetch "
-                                           "it from the server again.")
-        self.facts = plain_label()
-        self.facts.setStyleSheet("color: #3c4043")
-        self.tags = plain_label()
-        self.tags.setStyleSheet("color: #5f6368")
-
-        ids = QHBoxLayout()
-        for widget in (QLabel("Trace"), self.trace_id, copy_trace, QLabel("  Request"),
-                       self.request_id, self.copy_request):
-            ids.addWidget(widget)
-        ids.addStretch(1)
-        top = QHBoxLayout()
-        top.addWidget(self.title)
-        for chip in (self.state, self.in_progress, self.partial, self.cached):
-            top.addWidget(chip)
-        top.addStretch(1)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 2, 4, 2)
-        layout.setSpacing(2)
-        layout.addLayout(top)
-        layout.addLayout(ids)
-        layout.addWidget(self.facts)
-        layout.addWidget(self.tags)
-
-    def show_trace(self, layout: TreeLayout, cached_at: float | None) -> None:
-        trace = layout.trace
-        info = trace.info
-        self.title.setText(info.name or (trace.spans[0].name if trace.spans else "(no spans)"))
-        self.trace_id.setText(info.trace_id)
-        self.request_id.setText(info.client_request_id or "—")
-        self.copy_request.setEnabled(bool(info.client_request_id))
-        ok = info.state == "OK"
-        self.state.setText(info.state)
-        self.state.setStyleSheet(self.state.styleSheet().split("background")[0] +
-                                 f"background: {'#e6f4ea' if ok else '#fce8e6'}; "
-                                 "border-radius: 4px; padding: 1px 6px;")
-        self.state.show()
-        self.in_progress.setVisible(layout.in_progress)
-        expected = info.num_spans
-        self.partial.setVisible(trace.partial)
-        if trace.partial:
-            self.partial.setText(f"partial: {len(trace.spans):,} of {expected:,} spans")
-            self.partial.setToolTip("The server recorded more spans than it returned (still "
-                                    "exporting, or lost). Reload (F5) later.")
-        self.cached.setVisible(cached_at is not None)
-        if cached_at is not None:
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(cached_at))
-            self.cached.setText(f"cached at {when}")
-        self.facts.setText(header_facts(trace))
-        tags = {k: v for k, v in info.tags.items() if not k.startswith("mlflow.")}
-        self.tags.setText("Tags: " + ", ".join(f"{k}={v}" for k, v in sorted(tags.items()))
-                          if tags else "")
-        self.tags.setVisible(bool(tags))
-
-
-def header_facts(trace: Trace) -> str:
-    """Started, duration, spans, tokens, session and user as one line."""
-    info = trace.info
-    facts = [time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.request_time_ms / 1000))]
-    if info.duration_ms is not None:
-        facts.append(duration_ms(info.duration_ms))
-    facts.append(f"{len(trace.spans):,} spans")
-    usage = info.token_usage
-    if usage and usage.get("total_tokens") is not None:
-        facts.append(f"{int(usage['total_tokens']):,} tokens")
-    if info.session:
-        facts.append(f"session {info.session}")
-    if info.user:
-        facts.append(f"user {info.user}")
-    return " · ".join(facts)
-
-
-class AssessmentList(QTreeWidget):
-    """The trace's assessments, read-only (the review view edits them)."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setHeaderLabels(["Name", "Value", "Source", "Rationale"])
-        self.setRootIsDecorated(False)
-        self.setUniformRowHeights(True)
-        self.header().setSectionResizeMode(QHeaderView.Interactive)
-        self.setColumnWidth(0, 150)
-        self.setColumnWidth(1, 90)
-        self.setColumnWidth(2, 150)
-
-    def show_info(self, info: TraceInfo) -> None:
-        """Show the assessments of a trace info."""
-        self.clear()
-        for a in info.assessments:
-            value = a.error or ("" if a.value is None else str(a.value))
-            item = QTreeWidgetItem(self, [a.name, value, f"{a.source_type} {a.source_id}".strip(),
-                                          a.rationale or ""])
-            if not a.valid:
-                item.setToolTip(0, "Overridden by a newer assessment")
-                for column in range(4):
-                    item.setForeground(column, Qt.gray)
 
 
 class TraceView(QWidget):
@@ -409,27 +228,9 @@ class TraceView(QWidget):
     def open_trace(self, client: RestClient, trace_id: str, use_cache: bool = True) -> None:
         """Load a trace in the background (from the cache when present) and show it."""
         self._client, self._trace_id = client, trace_id
-        cache, host = self.cache, client.host
-
-        def work(token: CancelToken) -> Loaded:
-            if use_cache:
-                hit = cache.get(host, trace_id, token)
-                if hit is not None:
-                    token.progress(f"Laying out {len(hit.trace.spans):,} spans…")
-                    return Loaded(TreeLayout(hit.trace, token), hit.cached_at)
-            token.progress(f"Downloading trace {trace_id}…")
-            raw = client.get_trace_raw(trace_id)
-            token.check()
-            token.progress(f"Reading {len(raw) / 1e6:.1f} MB of spans…")
-            trace = parse_trace(raw, token)
-            del raw
-            token.check()
-            token.progress(f"Laying out {len(trace.spans):,} spans…")
-            # A running or partial trace changes: only finished ones are worth keeping.
-            keep = not trace.in_progress and not trace.partial
-            return Loaded(TreeLayout(trace, token), cache_as=(host, trace_id) if keep else None)
-
-        self._start(work, f"Opening trace {trace_id}…")
+        cache = self.cache
+        self._start(lambda token: loading.from_server(client, trace_id, cache, use_cache, token),
+                    f"Opening trace {trace_id}…")
 
     @property
     def from_server(self) -> bool:
@@ -444,8 +245,7 @@ class TraceView(QWidget):
     def show_trace(self, trace: Trace) -> None:
         """Show a trace already in memory (its layout is computed in the background)."""
         self._client = self._trace_id = None
-        self._start(lambda token: Loaded(TreeLayout(trace, token)),
-                    "Preparing the trace…")
+        self._start(lambda token: Loaded(TreeLayout(trace, token)), "Preparing the trace…")
 
     def open_file(self, path: str | Path) -> None:
         """Open a trace JSON file (REST get response or MLflow's Trace.to_json format)."""
@@ -480,7 +280,7 @@ class TraceView(QWidget):
         self._search_runner.cancel()
         # A huge trace is freed by the load itself, before it reads the next one.
         released = self._release() if (self.model.layout is not None and
-                                       self.model.layout.n >= RELEASE_SPANS) else []
+                                       self.model.layout.n >= loading.RELEASE_SPANS) else []
         if released:
             self._cache_runner.cancel()  # it holds the trace being released
         self.progress_label.setText(message)
@@ -502,7 +302,7 @@ class TraceView(QWidget):
 
         def run(token: CancelToken) -> Loaded:
             if released:
-                discard(released)
+                loading.discard(released)
             with gc_paused():
                 return work(token)
 
@@ -523,7 +323,7 @@ class TraceView(QWidget):
         self.timeline.set_layout(layout)
         self.tree.setUpdatesEnabled(False)
         self.model.set_layout(layout)
-        for node in initial_expansion(layout):
+        for node in initial_expansion(layout, INITIAL_ROWS):
             self.tree.expand(self.model.index_of(node))
         self.tree.setUpdatesEnabled(True)
         self.timeline.set_header_height(self.tree.header().height())
@@ -557,23 +357,15 @@ class TraceView(QWidget):
         return holder
 
     def _discard(self, holder: list[TreeLayout]) -> None:
-        self._discard_runner.start(lambda token: discard(holder), lambda _: None)
+        self._discard_runner.start(lambda token: loading.discard(holder), lambda _: None)
 
     def _store(self, key: tuple[str, str], trace: Trace) -> None:
         """Write the trace shown to the cache in the background."""
         if self.trace is not trace:
             return
         cache, holder = self.cache, [trace]
-
-        def put(token: CancelToken) -> None:
-            with _CACHING:
-                try:
-                    cache.put(*key, holder[0], token)
-                finally:
-                    holder.clear()  # so that `discard` frees the trace, in chunks
-
         self._cache_runner.start(
-            put, lambda _: None,
+            lambda token: loading.store(cache, key, holder, token), lambda _: None,
             lambda exc: self.status_message.emit(f"Could not cache the trace: {exc}"))
 
     # -- tree / timeline sync -----------------------------------------------------------------
@@ -693,35 +485,3 @@ def _dropped_file(event) -> str | None:
     urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
     local = [u.toLocalFile() for u in urls if u.isLocalFile()]
     return local[0] if len(local) == 1 else None
-
-
-def run_standalone(path: str, screenshot: str | None = None) -> int:
-    """`traceviewer open FILE`: a window with just the detail view of a trace file."""
-    from PySide6.QtWidgets import QMainWindow
-
-    from traceviewer.ui.app import application, capture_when_loaded
-
-    app = application()
-    window = QMainWindow()
-    view = TraceView()
-    window.setCentralWidget(view)
-    window.setWindowTitle(f"{Path(path).name} – Trace Viewer")
-    window.statusBar().show()
-    view.status_message.connect(window.statusBar().showMessage)
-    window.resize(1500, 900)
-    view.open_file(path)
-    window.show()
-    if not screenshot:
-        return app.exec()
-    outcome = {}
-
-    def saved(loaded: bool) -> None:
-        outcome["ok"] = loaded and not view.banner.isVisible()
-        if view.banner.isVisible():
-            print(f"traceviewer: {view.banner.label.text()}", file=sys.stderr)
-        window.close()
-        app.quit()
-
-    capture_when_loaded(window, screenshot, saved)
-    app.exec()
-    return 0 if outcome.get("ok") else 1

@@ -14,8 +14,8 @@ from typing import Any, Generic, TypeVar
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 
 from traceviewer.core.paging import StreamCursor, TokenCursor
-from traceviewer.ui.plain import plain_tooltip
-from traceviewer.ui.tasks import TaskRunner
+from traceviewer.ui.common.plain import plain_tooltip
+from traceviewer.ui.common.tasks import TaskRunner
 
 Row = TypeVar("Row")
 _DISPLAY = Qt.ItemDataRole.DisplayRole

@@ -10,7 +10,7 @@ from traceviewer.core.aggregate import readable
 from traceviewer.core.export import feedback_summary
 from traceviewer.core.fmt import duration_ms, timestamp_ms
 from traceviewer.core.model import TraceInfo
-from traceviewer.ui.paged_model import Column, PagedModel
+from traceviewer.ui.common.paged_model import Column, PagedModel
 
 PREVIEW_CHARS = 200
 

@@ -16,16 +16,15 @@ from PySide6.QtWidgets import (
 
 from traceviewer.core import filters as flt
 from traceviewer.core.aggregate import Update, UserSummary
-from traceviewer.core.fmt import timestamp_ms
+from traceviewer.core.fmt import plural, timestamp_ms
 from traceviewer.core.search import TraceSearcher
-from traceviewer.ui.summaries import (
+from traceviewer.ui.summaries.summary_view import (
     SORT_ROLE,
     SummaryColumn,
     SummaryLoader,
     SummaryModel,
     empty_label,
     empty_text,
-    plural,
 )
 
 USER_COLUMNS = [

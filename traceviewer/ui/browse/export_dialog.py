@@ -27,10 +27,10 @@ from PySide6.QtWidgets import (
 
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.export import export
+from traceviewer.core.fmt import plural
 from traceviewer.core.redact import redact
 from traceviewer.core.search import MAX_PAGE_SIZE, TraceSearcher, iter_traces
-from traceviewer.ui.summaries import plural
-from traceviewer.ui.tasks import TaskRunner
+from traceviewer.ui.common.tasks import TaskRunner
 
 FORMATS = {"csv": "CSV (spreadsheets)", "jsonl": "JSON Lines (one trace per line)"}
 

@@ -23,10 +23,11 @@ from PySide6.QtWidgets import (
 
 from traceviewer.core.aggregate import Aggregator, Update
 from traceviewer.core.cancel import CancelToken
+from traceviewer.core.fmt import plural
 from traceviewer.core.search import MAX_PAGE_SIZE, TraceSearcher, iter_traces
-from traceviewer.ui.banner import ErrorBanner
-from traceviewer.ui.plain import plain_tooltip
-from traceviewer.ui.tasks import TaskRunner
+from traceviewer.ui.common.banner import ErrorBanner
+from traceviewer.ui.common.plain import plain_tooltip
+from traceviewer.ui.common.tasks import TaskRunner
 
 SORT_ROLE = Qt.ItemDataRole.UserRole
 
@@ -112,10 +113,6 @@ def empty_label() -> QLabel:
     label.setWordWrap(True)
     label.setTextFormat(Qt.TextFormat.PlainText)
     return label
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 def empty_text(state: str, traces: int, what: str, key: str) -> str:

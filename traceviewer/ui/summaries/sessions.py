@@ -27,17 +27,16 @@ from PySide6.QtWidgets import (
 from traceviewer.core import filters as flt
 from traceviewer.core.aggregate import SessionSummary, Turn, Update, narrow
 from traceviewer.core.cancel import CancelToken
-from traceviewer.core.fmt import duration_ms, timestamp_ms
+from traceviewer.core.fmt import duration_ms, plural, timestamp_ms
 from traceviewer.core.search import MAX_PAGE_SIZE, TraceSearcher, search_all
-from traceviewer.ui.summaries import (
+from traceviewer.ui.common.tasks import TaskRunner
+from traceviewer.ui.summaries.summary_view import (
     SummaryColumn,
     SummaryLoader,
     SummaryModel,
     empty_label,
     empty_text,
-    plural,
 )
-from traceviewer.ui.tasks import TaskRunner
 
 ONE_LINE = 160  # characters of a first request shown in the sessions table
 TURN_TEXT = 2000  # characters of a request or response painted in a turn

@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 
 from traceviewer.core import fmt, search
 from traceviewer.core.aggregate import readable
+from traceviewer.core.app_model import AppModel
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.client import RestClient
 from traceviewer.core.model import Trace
@@ -53,11 +54,13 @@ from traceviewer.core.review import (
     assessment_body,
 )
 from traceviewer.core.workspaces import Workspace
-from traceviewer.ui.assessments import AssessmentsPanel, SchemaDialog, retract, with_reviewer
-from traceviewer.ui.banner import ErrorBanner
-from traceviewer.ui.inspector import Cards, chat_cards, plain_label
-from traceviewer.ui.outbox_status import OutboxSender, OutboxStatus
-from traceviewer.ui.tasks import TaskRunner
+from traceviewer.ui.common.banner import ErrorBanner
+from traceviewer.ui.common.cards import Cards, chat_cards
+from traceviewer.ui.common.plain import plain_label
+from traceviewer.ui.common.tasks import TaskRunner
+from traceviewer.ui.review.assessments import AssessmentsPanel
+from traceviewer.ui.review.dialogs import SchemaDialog
+from traceviewer.ui.review.outbox_status import OutboxSender, OutboxStatus, retract
 
 CACHED_TRACES = 8
 MAX_QUEUE = 1000
@@ -182,9 +185,10 @@ class ReviewPanel(QWidget):
     finished = Signal()  # the last trace of the queue was submitted or skipped
 
     def __init__(self, sender: OutboxSender, parent: QWidget | None = None,
-                 store: QueueStore | None = None):
+                 store: QueueStore | None = None, app_model: AppModel | None = None):
         super().__init__(parent)
         self.outbox_sender = sender
+        self.app_model = app_model or AppModel()  # where a new reviewer id is saved
         self.outbox = sender.outbox
         self.store = store or QueueStore()
         self.state: QueueState | None = None
@@ -240,7 +244,7 @@ class ReviewPanel(QWidget):
         grid.addWidget(tabs, 4, 0)
         grid.setRowStretch(4, 1)
 
-        self.earlier = AssessmentsPanel(self.outbox_sender)
+        self.earlier = AssessmentsPanel(self.outbox_sender, self.app_model)
         self.earlier.tree.setFocusPolicy(Qt.NoFocus)
         self.form_box = QFrame()
         self.form_box.setObjectName("labelForm")
@@ -530,7 +534,7 @@ class ReviewPanel(QWidget):
                 self.message.setText("Enter your reviewer id first.")
                 self.reviewer.setFocus()
                 return
-            self.workspace = with_reviewer(self.workspace, self.reviewer.text())
+            self.workspace = self.app_model.save_reviewer(self.workspace, self.reviewer.text())
             self.reviewer_row.hide()
         trace_id, comment = self.state.current, self.comment.text().strip() or None
         items = [self.outbox.add_create(self.target, trace_id, assessment_body(

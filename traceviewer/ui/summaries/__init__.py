@@ -1,0 +1,1 @@
+"""Summaries of the current query: sessions read turn by turn, and users."""

@@ -1,0 +1,1 @@
+"""The trace detail view: header, span tree, timeline and span inspector."""

@@ -1,0 +1,119 @@
+"""The header of the trace detail view: name, ids, state, duration, tokens, session, user,
+tags and markers (running, partial, cached)."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QVBoxLayout
+
+from traceviewer.core.fmt import duration_ms
+from traceviewer.core.model import Trace
+from traceviewer.core.trace_layout import TreeLayout
+from traceviewer.ui.common.plain import copy_text, plain_label
+
+
+def _chip(text: str, colour: str, tooltip: str) -> QLabel:
+    label = plain_label(text, selectable=False)
+    label.setWordWrap(False)
+    label.setStyleSheet(f"background: {colour}; border-radius: 4px; padding: 1px 6px;")
+    label.setToolTip(tooltip)
+    label.hide()
+    return label
+
+
+class TraceHeader(QFrame):
+    """Trace id, client request id, state, duration, tokens, session, user, tags, markers."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.title = plain_label()
+        font = QFont(self.title.font())
+        font.setBold(True)
+        font.setPointSizeF(font.pointSizeF() + 2)
+        self.title.setFont(font)
+        self.trace_id = plain_label()
+        self.request_id = plain_label()
+        for label in (self.trace_id, self.request_id):
+            label.setWordWrap(False)  # ids are copied, never broken across lines
+        copy_trace = QToolButton(text="Copy", toolTip="Copy the trace id")
+        copy_trace.clicked.connect(lambda: copy_text(self.trace_id.text()))
+        self.copy_request = QToolButton(text="Copy", toolTip="Copy the client request id")
+        self.copy_request.clicked.connect(lambda: copy_text(self.request_id.text()))
+        self.state = _chip("", "#e6f4ea", "Trace state")
+        self.in_progress = _chip("in progress", "#fef7e0",
+                                 "The trace is still running: spans may be missing. Reload "
+                                 "(F5) to see more.")
+        self.partial = _chip("", "#fef7e0", "")
+        self.cached = _chip("", "#e8f0fe", "Shown from the local cache. Reload (F5) to fetch "
+                                           "it from the server again.")
+        self.facts = plain_label()
+        self.facts.setStyleSheet("color: #3c4043")
+        self.tags = plain_label()
+        self.tags.setStyleSheet("color: #5f6368")
+
+        ids = QHBoxLayout()
+        for widget in (QLabel("Trace"), self.trace_id, copy_trace, QLabel("  Request"),
+                       self.request_id, self.copy_request):
+            ids.addWidget(widget)
+        ids.addStretch(1)
+        top = QHBoxLayout()
+        top.addWidget(self.title)
+        for chip in (self.state, self.in_progress, self.partial, self.cached):
+            top.addWidget(chip)
+        top.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 2, 4, 2)
+        layout.setSpacing(2)
+        layout.addLayout(top)
+        layout.addLayout(ids)
+        layout.addWidget(self.facts)
+        layout.addWidget(self.tags)
+
+    def show_trace(self, layout: TreeLayout, cached_at: float | None) -> None:
+        trace = layout.trace
+        info = trace.info
+        self.title.setText(info.name or (trace.spans[0].name if trace.spans else "(no spans)"))
+        self.trace_id.setText(info.trace_id)
+        self.request_id.setText(info.client_request_id or "—")
+        self.copy_request.setEnabled(bool(info.client_request_id))
+        ok = info.state == "OK"
+        self.state.setText(info.state)
+        self.state.setStyleSheet(self.state.styleSheet().split("background")[0] +
+                                 f"background: {'#e6f4ea' if ok else '#fce8e6'}; "
+                                 "border-radius: 4px; padding: 1px 6px;")
+        self.state.show()
+        self.in_progress.setVisible(layout.in_progress)
+        expected = info.num_spans
+        self.partial.setVisible(trace.partial)
+        if trace.partial:
+            self.partial.setText(f"partial: {len(trace.spans):,} of {expected:,} spans")
+            self.partial.setToolTip("The server recorded more spans than it returned (still "
+                                    "exporting, or lost). Reload (F5) later.")
+        self.cached.setVisible(cached_at is not None)
+        if cached_at is not None:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(cached_at))
+            self.cached.setText(f"cached at {when}")
+        self.facts.setText(header_facts(trace))
+        tags = {k: v for k, v in info.tags.items() if not k.startswith("mlflow.")}
+        self.tags.setText("Tags: " + ", ".join(f"{k}={v}" for k, v in sorted(tags.items()))
+                          if tags else "")
+        self.tags.setVisible(bool(tags))
+
+
+def header_facts(trace: Trace) -> str:
+    """Started, duration, spans, tokens, session and user as one line."""
+    info = trace.info
+    facts = [time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.request_time_ms / 1000))]
+    if info.duration_ms is not None:
+        facts.append(duration_ms(info.duration_ms))
+    facts.append(f"{len(trace.spans):,} spans")
+    usage = info.token_usage
+    if usage and usage.get("total_tokens") is not None:
+        facts.append(f"{int(usage['total_tokens']):,} tokens")
+    if info.session:
+        facts.append(f"session {info.session}")
+    if info.user:
+        facts.append(f"user {info.user}")
+    return " · ".join(facts)

@@ -1,0 +1,1 @@
+"""Workspaces: the manager dialog, its form and the first-run screen."""

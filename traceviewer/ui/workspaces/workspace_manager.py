@@ -1,0 +1,276 @@
+"""The workspace manager: add, edit, duplicate, remove and test workspaces.
+
+Secrets are typed into a masked field and go to the keyring (or, when the user chooses it because
+no keyring works, to session memory); the field is never filled back from the keyring. Keyring
+reads and writes may block on an unlock prompt, so they run in the background like the
+connection test."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QListWidget,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from traceviewer.core import conntest, keychain
+from traceviewer.core.cancel import CancelToken
+from traceviewer.core.errors import ConfigError
+from traceviewer.core.workspaces import Workspace, WorkspaceStore
+from traceviewer.ui.common.tasks import TaskRunner
+from traceviewer.ui.workspaces.form import SECRET_PLACEHOLDERS, MessageLine, StepList, WorkspaceForm
+from traceviewer.ui.workspaces.keyring_fallback import save_with_session_fallback
+
+
+class WorkspaceManager(QDialog):
+    """Add, edit, duplicate, remove and test workspaces.
+
+    `workspaces_changed(name)` fires after a save (the saved name) or a removal (""): reload the
+    workspace selector and select `name` if it is not empty."""
+
+    workspaces_changed = Signal(str)
+
+    def __init__(self, store: WorkspaceStore | None = None, parent: QWidget | None = None,
+                 select: str | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Workspaces")
+        self.store = store or WorkspaceStore()
+        # The workspace being edited (None: a new one), and the one whose stored secret applies
+        # when the secret field is left empty (the source of a duplicate).
+        self._original: str | None = None
+        self._secret_owner: str | None = None
+        self._lookup = TaskRunner(self)
+        self._writer = TaskRunner(self)
+        self._tester = TaskRunner(self)
+
+        self.list = QListWidget()
+        self.list.setObjectName("workspaceList")
+        self.list.currentTextChanged.connect(self._on_selected)
+        self.add_button = QPushButton("Add")
+        self.add_button.clicked.connect(self.new_workspace)
+        self.duplicate_button = QPushButton("Duplicate")
+        self.duplicate_button.clicked.connect(self.duplicate)
+        self.remove_button = QPushButton("Remove…")
+        self.remove_button.clicked.connect(self.confirm_remove)
+        buttons = QHBoxLayout()
+        for button in (self.add_button, self.duplicate_button, self.remove_button):
+            buttons.addWidget(button)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.list, 1)
+        left_layout.addLayout(buttons)
+
+        self.form = WorkspaceForm()
+        self.message = MessageLine()
+        self.message.setObjectName("workspaceMessage")
+        self.save_button = QPushButton("Save")
+        self.save_button.setDefault(True)
+        self.save_button.clicked.connect(self.save)
+        self.test_button = QPushButton("Test connection")
+        self.test_button.clicked.connect(self.test_connection)
+        actions = QHBoxLayout()
+        actions.addStretch(1)
+        actions.addWidget(self.test_button)
+        actions.addWidget(self.save_button)
+        self.steps = StepList()
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(self.form)
+        right_layout.addWidget(self.message)
+        right_layout.addLayout(actions)
+        right_layout.addWidget(self.steps, 1)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([200, 620])
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter, 1)
+        layout.addWidget(close)
+        self.resize(860, 640)
+        self.reload(select)
+
+    # The list
+    def reload(self, select: str | None = None) -> None:
+        """Refill the list from the config and edit `select` (else the first, else a new one)."""
+        try:
+            names = [ws.name for ws in self.store.list()]
+        except ConfigError as exc:
+            names = []
+            self.message.show_error(exc)
+        self.list.blockSignals(True)
+        self.list.clear()
+        self.list.addItems(names)
+        self.list.blockSignals(False)
+        target = select if select in names else (names[0] if names else None)
+        if target is None:
+            self.new_workspace()
+        else:
+            self.list.setCurrentRow(names.index(target))
+            self._on_selected(target)
+
+    def _on_selected(self, name: str) -> None:
+        if not name:
+            return
+        try:
+            ws = self.store.get(name)
+        except ConfigError as exc:
+            self.message.show_error(exc)
+            return
+        self._edit(ws, original=name, secret_owner=name, name=name)
+
+    def _edit(self, ws: Workspace | None, original: str | None, secret_owner: str | None,
+              name: str | None) -> None:
+        self._original, self._secret_owner = original, secret_owner
+        self.form.fill(ws, name)
+        self.steps.clear()
+        self._tester.cancel()
+        self.message.show_message("")
+        self.duplicate_button.setEnabled(original is not None)
+        self.remove_button.setEnabled(original is not None)
+        self._show_secret_location()
+
+    def _show_secret_location(self) -> None:
+        owner = self._secret_owner
+        if owner is None:
+            self._lookup.cancel()
+            self.form.set_secret_hint(SECRET_PLACEHOLDERS[None])
+            return
+        self.form.set_secret_hint("checking the keyring…")
+        # Only where the secret is comes back to the GUI thread, never the secret itself.
+        self._lookup.start(lambda _token: keychain.stored_in(owner),
+                           lambda where: self.form.set_secret_hint(
+                               (SECRET_PLACEHOLDERS[where] if owner == self._original
+                                else f"copied from '{owner}' — leave empty to keep")
+                               if where else SECRET_PLACEHOLDERS[None]),
+                           lambda exc: self.form.set_secret_hint(
+                               "keyring unavailable — enter it to keep it for this session"))
+
+    def new_workspace(self) -> None:
+        """Start editing a new, empty workspace."""
+        self.list.clearSelection()
+        self.list.setCurrentRow(-1)
+        self._edit(None, original=None, secret_owner=None, name=None)
+        self.form.name_edit.setFocus()
+
+    def duplicate(self) -> None:
+        """Start editing a copy of the selected workspace (its secret is copied on save)."""
+        if self._original is None:
+            return
+        source = self.store.get(self._original)
+        names = {ws.name for ws in self.store.list()}
+        copy = next(f"{source.name}-copy{n or ''}" for n in range(len(names) + 1)
+                    if f"{source.name}-copy{n or ''}" not in names)
+        self.list.setCurrentRow(-1)
+        self._edit(source, original=None, secret_owner=source.name if source.needs_secret
+                   else None, name=copy)
+
+    # Saving and removing
+    def save(self) -> None:
+        """Save the form: rename if the name changed, secret to the keyring (or, if the user
+        chooses it when no keyring works, session memory)."""
+        try:
+            ws = self.form.workspace()
+        except ConfigError as exc:
+            self.message.show_error(exc)
+            return
+        secret = self.form.typed_secret()
+        original, owner = self._original, self._secret_owner
+        if ws.needs_secret and secret is None and owner is None:
+            what = self.form.secret_label.text().lower()
+            self.message.show_error(f"Enter the {what}: it is stored in the OS keyring, never "
+                                    "in a file.")
+            return
+
+        def write(session_only: bool) -> str:
+            copied = secret
+            if original is not None and original != ws.name:
+                self.store.rename(original, ws.name)
+            elif copied is None and owner not in (None, ws.name) and ws.needs_secret:
+                copied = keychain.get_secret(owner)
+            self.store.save(ws, copied, replace=original is not None,
+                            session_only=session_only)
+            return ws.name
+
+        self.message.show_message("Saving…")
+        self.save_button.setEnabled(False)
+        save_with_session_fallback(self, self._writer, write, self._on_saved, self._on_failed)
+
+    def _on_saved(self, name: str) -> None:
+        self.save_button.setEnabled(True)
+        self.reload(name)
+        self.message.show_message(f"Saved workspace '{name}'.")
+        self.workspaces_changed.emit(name)
+
+    def _on_failed(self, exc: Exception) -> None:
+        self.save_button.setEnabled(True)
+        self.message.show_error(exc)
+
+    def confirm_remove(self) -> None:
+        """Ask, then remove the selected workspace with its keyring entry."""
+        name = self._original
+        if name is None:
+            return
+        box = QMessageBox(QMessageBox.Icon.Question, "Remove workspace",
+                          f"Remove workspace '{name}' and its secret from the keyring?",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                          self)
+        box.setObjectName("confirmRemoveBox")
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+
+        def answered(result: int) -> None:
+            if result == QMessageBox.StandardButton.Yes:
+                self._writer.start(lambda _token: self.store.remove(name),
+                                   lambda _none: self._on_removed(name), self._on_failed)
+        box.finished.connect(answered)
+        box.open()
+
+    def _on_removed(self, name: str) -> None:
+        self.reload()
+        self.message.show_message(f"Removed workspace '{name}'.")
+        self.workspaces_changed.emit("")
+
+    # Connection test
+    def test_connection(self) -> None:
+        """Run the connection test on the form as it is (saved or not), step by step."""
+        try:
+            ws = self.form.workspace()
+        except ConfigError as exc:
+            self.message.show_error(exc)
+            return
+        secret, owner = self.form.typed_secret(), self._secret_owner
+
+        def run(token: CancelToken) -> list[conntest.Step]:
+            stored = secret
+            if stored is None and ws.needs_secret and owner is not None:
+                stored = keychain.get_secret(owner)
+            return conntest.run(ws, stored, token)
+
+        self.steps.clear()
+        self.message.show_message(f"Testing {ws.host}…")
+        self.test_button.setEnabled(False)
+        self._tester.start(run, self._on_tested, self._on_test_failed, self.steps.add_step)
+
+    def _on_tested(self, steps: list[conntest.Step]) -> None:
+        self.test_button.setEnabled(True)
+        if conntest.passed(steps):
+            self.message.show_message("Connection OK.")
+        else:
+            self.message.show_error("The connection test failed: see the failed steps below.")
+
+    def _on_test_failed(self, exc: Exception) -> None:
+        self.test_button.setEnabled(True)
+        self.message.show_error(exc)
