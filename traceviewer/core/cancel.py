@@ -31,6 +31,12 @@ class CancelToken:
         if self._event.is_set():
             raise Cancelled("cancelled")
 
+    def sleep(self, seconds: float) -> None:
+        """Wait `seconds`, or raise `Cancelled` as soon as the work is cancelled (a retry's
+        back-off must not keep a superseded task alive)."""
+        if self._event.wait(max(0.0, seconds)):
+            raise Cancelled("cancelled")
+
     def progress(self, value: Any) -> None:
         """Report progress (any value the caller's UI understands, e.g. (done, total))."""
         if self._on_progress is not None and not self._event.is_set():

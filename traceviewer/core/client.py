@@ -18,12 +18,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
 from traceviewer import __version__
 from traceviewer.core.auth import Auth
+from traceviewer.core.cancel import CancelToken
 from traceviewer.core.errors import (
     AuthError,
     BadFilter,
@@ -34,7 +35,6 @@ from traceviewer.core.errors import (
     ServerError,
     Timeout,
     TraceViewerError,
-    UsageError,
 )
 from traceviewer.core.model import Assessment, Experiment, Trace, TraceInfo
 from traceviewer.core.otlp import parse_trace
@@ -74,7 +74,7 @@ class RestClient:
 
     def __init__(self, host: str, auth: Auth | None = None, verify: bool | str = True,
                  timeout: float = 30.0, retry: RetryPolicy | None = None):
-        self.host = _normalize_host(host)
+        self.host = normalize_host(host)
         self.auth = auth or Auth()
         self.timeout = timeout
         self._retry = retry or RetryPolicy()
@@ -116,7 +116,8 @@ class RestClient:
     # -- experiments ------------------------------------------------------------------------
 
     def search_experiments(self, filter: str | None = None, max_results: int = 100,
-                           page_token: str | None = None) -> tuple[list[Experiment], str | None]:
+                           page_token: str | None = None, token: CancelToken | None = None
+                           ) -> tuple[list[Experiment], str | None]:
         """One page of active experiments matching an MLflow experiment filter string."""
         # The server rejects a missing max_results (it reads it as 0).
         body: dict[str, Any] = {"max_results": max_results}
@@ -125,7 +126,7 @@ class RestClient:
         if page_token:
             body["page_token"] = page_token
         data = self._json("POST", "/api/2.0/mlflow/experiments/search", "searching experiments",
-                          body=body, read=True, search=True)
+                          body=body, read=True, search=True, token=token)
         experiments = [Experiment.from_json(e) for e in data.get("experiments", [])]
         return experiments, data.get("next_page_token") or None
 
@@ -159,9 +160,10 @@ class RestClient:
 
     def search_traces(self, experiment_ids: Sequence[str], filter: str | None = None,
                       order_by: str | Sequence[str] | None = None, max_results: int = 100,
-                      page_token: str | None = None) -> tuple[list[TraceInfo], str | None]:
+                      page_token: str | None = None, token: CancelToken | None = None
+                      ) -> tuple[list[TraceInfo], str | None]:
         """One page of trace infos. An unknown experiment gives an empty page, as the server
-        does (it answers `{}`)."""
+        does (it answers `{}`). `token` also cancels a retry's back-off wait."""
         body: dict[str, Any] = {
             "locations": [{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": e}}
                           for e in experiment_ids],
@@ -174,11 +176,11 @@ class RestClient:
         if page_token:
             body["page_token"] = page_token
         data = self._json("POST", "/api/3.0/mlflow/traces/search", "searching traces",
-                          body=body, read=True, search=True)
+                          body=body, read=True, search=True, token=token)
         infos = [TraceInfo.from_json(t) for t in data.get("traces", [])]
         return infos, data.get("next_page_token") or None
 
-    def get_trace_raw(self, trace_id: str) -> bytes:
+    def get_trace_raw(self, trace_id: str, token: CancelToken | None = None) -> bytes:
         """The trace as JSON bytes for `otlp.parse_trace`: the REST get response, or, when the
         spans are stored as an artifact, a `Trace.to_json()`-format document."""
         what = f"fetching trace {trace_id}"
@@ -186,38 +188,39 @@ class RestClient:
         # of a 404 after the server's own ~3 s of waiting.
         resp = self._send("GET", "/api/3.0/mlflow/traces/get", what,
                           params={"trace_id": trace_id, "allow_partial": "true"},
-                          wait_s=TRACE_WAIT_S)
+                          wait_s=TRACE_WAIT_S, token=token)
         if resp.status_code == 500 and _SPANS_IN_ARTIFACT in resp.text:
-            return self._trace_from_artifact(trace_id)
+            return self._trace_from_artifact(trace_id, token)
         return self._check(resp, what).content
 
-    def get_trace(self, trace_id: str) -> Trace:
+    def get_trace(self, trace_id: str, token: CancelToken | None = None) -> Trace:
         """The trace with all its spans (CorruptTrace if the server's JSON cannot be read)."""
-        return parse_trace(self.get_trace_raw(trace_id))
+        return parse_trace(self.get_trace_raw(trace_id, token), token)
 
-    def get_trace_info(self, trace_id: str) -> TraceInfo:
+    def get_trace_info(self, trace_id: str, token: CancelToken | None = None) -> TraceInfo:
         """The trace's info without spans."""
-        return TraceInfo.from_json(self._trace_info_json(trace_id))
+        return TraceInfo.from_json(self._trace_info_json(trace_id, token))
 
-    def batch_get_trace_infos(self, trace_ids: Sequence[str]) -> list[TraceInfo]:
+    def batch_get_trace_infos(self, trace_ids: Sequence[str],
+                              token: CancelToken | None = None) -> list[TraceInfo]:
         """Trace infos for these ids; unknown ids are left out."""
         if not trace_ids:
             return []
         data = self._json("POST", "/api/3.0/mlflow/traces/batchGetInfos",
                           f"reading {len(trace_ids)} trace infos",
-                          body={"trace_ids": list(trace_ids)}, read=True)
+                          body={"trace_ids": list(trace_ids)}, read=True, token=token)
         return [TraceInfo.from_json(t) for t in data.get("trace_infos", [])]
 
-    def _trace_info_json(self, trace_id: str) -> dict:
+    def _trace_info_json(self, trace_id: str, token: CancelToken | None = None) -> dict:
         data = self._json("GET", f"/api/3.0/mlflow/traces/{_seg(trace_id)}",
-                          f"reading trace {trace_id}")
+                          f"reading trace {trace_id}", token=token)
         return data["trace"]["trace_info"]
 
-    def _trace_from_artifact(self, trace_id: str) -> bytes:
-        info = self._trace_info_json(trace_id)
+    def _trace_from_artifact(self, trace_id: str, token: CancelToken | None) -> bytes:
+        info = self._trace_info_json(trace_id, token)
         spans = self._call("GET", "/ajax-api/2.0/mlflow/get-trace-artifact",
                            f"fetching the spans of trace {trace_id}",
-                           params={"request_id": trace_id}).content
+                           params={"request_id": trace_id}, token=token).content
         # Splice rather than parse + re-dump: the artifact can be large and parse_trace reads it
         # once anyway (and reports a cut-off artifact as CorruptTrace).
         return b'{"info": ' + json.dumps(info).encode() + b', "data": ' + spans + b"}"
@@ -273,8 +276,10 @@ class RestClient:
     # -- HTTP layer -------------------------------------------------------------------------
 
     def _json(self, method: str, path: str, what: str, *, params: dict | None = None,
-              body: dict | None = None, read: bool | None = None, search: bool = False) -> dict:
-        resp = self._call(method, path, what, params=params, body=body, read=read, search=search)
+              body: dict | None = None, read: bool | None = None, search: bool = False,
+              token: CancelToken | None = None) -> dict:
+        resp = self._call(method, path, what, params=params, body=body, read=read, search=search,
+                          token=token)
         try:
             data = resp.json()
         except ValueError:
@@ -287,16 +292,17 @@ class RestClient:
 
     def _call(self, method: str, path: str, what: str, *, params: dict | None = None,
               body: dict | None = None, read: bool | None = None,
-              search: bool = False) -> httpx.Response:
-        resp = self._send(method, path, what, params=params, body=body, read=read)
+              search: bool = False, token: CancelToken | None = None) -> httpx.Response:
+        resp = self._send(method, path, what, params=params, body=body, read=read, token=token)
         return self._check(resp, what, search=search)
 
     def _send(self, method: str, path: str, what: str, *, params: dict | None = None,
               body: dict | None = None, read: bool | None = None,
-              wait_s: float | None = None) -> httpx.Response:
+              wait_s: float | None = None, token: CancelToken | None = None) -> httpx.Response:
         """Send a request, retrying reads (GET, or POST searches marked read=True) on transient
         failures. Returns the final response, whatever its status. `wait_s`: how long the
-        server may think before answering, when longer than the client's timeout."""
+        server may think before answering, when longer than the client's timeout. `token`
+        (and closing the client) ends a back-off wait at once with `Cancelled`."""
         if self._http.is_closed:
             # The workspace was switched or closed: work still holding this client just ends.
             raise Cancelled(f"the connection to {self.host} was closed")
@@ -323,8 +329,19 @@ class RestClient:
                 raise error
             log.info("Retrying %s %s in %.1f s (try %d of %d): %s", method, path, wait,
                      attempt + 2, attempts, error)
-            time.sleep(wait)
+            self._sleep(wait, token)
         raise AssertionError("unreachable: the last attempt raises or returns")
+
+    def _sleep(self, seconds: float, token: CancelToken | None) -> None:
+        """Wait before a retry; a cancelled token or a closed client ends the wait at once."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            if token is not None:
+                token.sleep(min(left, 0.1))
+            else:
+                time.sleep(min(left, 0.1))
+            if self._http.is_closed:
+                raise Cancelled(f"the connection to {self.host} was closed")
 
     def _transport_error(self, exc: httpx.TransportError, what: str, read: bool,
                          read_timeout: float | None) -> tuple[TraceViewerError, bool]:
@@ -386,19 +403,27 @@ class RestClient:
         raise ServerError(f"{self.host} failed while {what} ({detail}): {summary}", status)
 
 
-def _normalize_host(host: str) -> str:
-    host = host.strip().rstrip("/")
+def normalize_host(host: str) -> str:
+    """`host` as a base URL without trailing slash (https:// when it names no scheme).
+
+    The one check of a server URL, for workspaces and for --host: ConfigError unless it is
+    http(s)://host[:port] with no credentials in it."""
+    text = host.strip().rstrip("/")
+    if text and "://" not in text:
+        text = f"https://{text}"
+    parts = urlsplit(text)
     try:
-        url = httpx.URL(host)
-    except httpx.InvalidURL:
+        url: httpx.URL | None = httpx.URL(text)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except (httpx.InvalidURL, ValueError):
         url = None
-    if url is None or url.scheme not in ("http", "https") or not url.host:
-        raise UsageError(f"{host!r} is not a server URL: write it as https://host[:port] "
-                         "(or http:// for a local server).")
-    if url.userinfo:
-        raise UsageError("Put credentials in the workspace settings or the environment, not in "
-                         "the server URL.")
-    return host
+    if url is None or parts.scheme not in ("http", "https") or not parts.hostname or not url.host:
+        raise ConfigError(f"'{host}' is not a server URL: use http(s)://host[:port], "
+                          "e.g. http://127.0.0.1:5000 or https://adb-123.azuredatabricks.net")
+    if parts.username or parts.password or url.userinfo:
+        raise ConfigError("Put credentials in the token or password field (or the environment), "
+                          "not in the URL.")
+    return text
 
 
 def _ssl_verify(verify: bool | str, host: str) -> bool | ssl.SSLContext:

@@ -25,7 +25,8 @@ class TraceSearcher(Protocol):
 
     def search_traces(self, experiment_ids: Sequence[str], filter: str | None = None,
                       order_by: str | Sequence[str] | None = None, max_results: int = 100,
-                      page_token: str | None = None) -> tuple[list[TraceInfo], str | None]: ...
+                      page_token: str | None = None, token: CancelToken | None = None
+                      ) -> tuple[list[TraceInfo], str | None]: ...
 
 
 # Canonical order_by field -> the TraceInfo value the server sorts by.
@@ -110,7 +111,7 @@ def _stream(client: TraceSearcher, experiment_ids: Sequence[str], filter_text: s
             token.check()
         infos, page_token = client.search_traces(
             experiment_ids, filter=filter_text or None, order_by=list(order_by),
-            max_results=page_size, page_token=page_token)
+            max_results=page_size, page_token=page_token, token=token)
         yield from infos
         if not page_token or not infos:
             return
@@ -169,7 +170,7 @@ class ExperimentSearcher(Protocol):
     """What experiment search needs from `RestClient`."""
 
     def search_experiments(self, filter: str | None = None, max_results: int = 100,
-                           page_token: str | None = None
+                           page_token: str | None = None, token: CancelToken | None = None
                            ) -> tuple[list[Experiment], str | None]: ...
 
 
@@ -192,7 +193,7 @@ def iter_experiments(client: ExperimentSearcher, name_contains: str = "",
         if token is not None:
             token.check()
         experiments, page_token = client.search_experiments(
-            filter=text, max_results=page_size, page_token=page_token)
+            filter=text, max_results=page_size, page_token=page_token, token=token)
         if experiments:
             yield experiments
         if not page_token or not experiments:
