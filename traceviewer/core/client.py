@@ -377,8 +377,16 @@ class RestClient:
     def _check(self, resp: httpx.Response, what: str, *, search: bool = False) -> httpx.Response:
         """Return a successful response; raise the typed error for any other."""
         status = resp.status_code
-        if status < 400:
+        if status < 300:
             return resp
+        if status < 400:
+            # Redirects are never followed, so credentials go nowhere but the configured host.
+            target = redact(resp.headers.get("location", "")) or "an unnamed place"
+            raise ServerError(
+                f"{self.host} redirected the request for {what} to {target} (HTTP {status}); "
+                "Trace Viewer does not follow redirects, so nothing (no credentials) was sent "
+                "there: if the server has moved, put its new URL in the workspace settings.",
+                status)
         code, message = _error_fields(resp)
         if status == 401:
             if self.auth.kind == "none":
