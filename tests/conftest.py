@@ -164,3 +164,15 @@ def experiment_id(sdk, name: str) -> str:
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def databricks_standin(mlflow_server):
+    """A Databricks workspace stand-in (traceviewer.demo.databricks) in front of the test
+    server: PAT and OAuth sign-in with its default credentials (`.credentials`), OAuth access
+    tokens living 5 s, signed storage URLs 10 s, all spans in artifact storage. Tests that need
+    other options start their own DatabricksStandIn(mlflow_server.url, ...)."""
+    from traceviewer.demo.databricks import DatabricksStandIn
+
+    with DatabricksStandIn(mlflow_server.url, token_lifetime=5, url_lifetime=10) as standin:
+        yield standin
