@@ -30,3 +30,8 @@ def cache_dir() -> Path:
 
 def log_dir() -> Path:
     return _ensure(platformdirs.user_log_dir(APP, appauthor=False))
+
+
+def lock_dir() -> Path:
+    """Lock files of the small state files (kept out of their folders, which hold only data)."""
+    return _ensure(str(Path(platformdirs.user_state_dir(APP, appauthor=False)) / "locks"))
