@@ -15,9 +15,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from traceviewer.core.auth import Auth
+from traceviewer.core.client import normalize_host
 from traceviewer.core.errors import ConfigError
 from traceviewer.core.redact import register_secret
-from traceviewer.core.workspaces import Workspace, guess_kind, normalize_host
+from traceviewer.core.workspaces import Workspace, guess_kind
 
 _DEFAULT_PROFILE = "DEFAULT"
 

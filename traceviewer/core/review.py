@@ -18,7 +18,7 @@ from typing import Any
 
 from traceviewer.core import paths
 from traceviewer.core.errors import ConfigError, UsageError
-from traceviewer.core.workspaces import write_json_atomic
+from traceviewer.core.storage import JsonFile
 
 KINDS = ("boolean", "number", "text", "category")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
@@ -103,21 +103,28 @@ class LabelSchema:
 DEFAULT_SCHEMAS = (LabelSchema("response_is_correct", "boolean", required=True, comment=True),)
 
 
-def _read_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"Cannot read the {what} at {path}: {exc}. Fix or delete the file.")\
-            from exc
+Schemas = dict[str, tuple[LabelSchema, ...]]
+
+
+def _parse_schemas(data: Any) -> Schemas:
+    if not isinstance(data, dict):
+        raise ValueError("it is not a map of experiments")
+    return {key: tuple(LabelSchema.from_json(d) for d in stored) for key, stored in data.items()}
+
+
+def _dump_schemas(schemas: Schemas) -> dict[str, Any]:
+    return {key: [asdict(s) for s in stored] for key, stored in schemas.items()}
 
 
 class SchemaStore:
-    """Label schemas per workspace and experiment (`review_schemas.json` in the config dir)."""
+    """Label schemas per workspace and experiment (`review_schemas.json` in the config dir).
+
+    Settings the user made: a damaged file is set aside with a ConfigError (see `storage`)."""
 
     def __init__(self, path: Path | None = None):
         self.path = Path(path) if path else paths.config_dir() / "review_schemas.json"
+        self._file = JsonFile(self.path, _parse_schemas, dict, dump=_dump_schemas,
+                              what="file of label schemas", regenerable=False)
 
     @staticmethod
     def _key(workspace: str, experiment_id: str) -> str:
@@ -125,22 +132,23 @@ class SchemaStore:
 
     def get(self, workspace: str, experiment_id: str) -> tuple[LabelSchema, ...]:
         """The experiment's schemas, or the default `response_is_correct`."""
-        stored = (_read_json(self.path, "label schemas") or {}).get(
-            self._key(workspace, experiment_id))
-        return tuple(LabelSchema.from_json(d) for d in stored) if stored else DEFAULT_SCHEMAS
+        return self._file.read().get(self._key(workspace, experiment_id)) or DEFAULT_SCHEMAS
 
     def set(self, workspace: str, experiment_id: str, schemas: Sequence[LabelSchema]) -> None:
         """Replace the experiment's schemas (an empty list restores the default)."""
         names = [s.name for s in schemas]
         if len(set(names)) != len(names):
             raise ConfigError("Two labels have the same name; label names must be unique.")
-        data = _read_json(self.path, "label schemas") or {}
         key = self._key(workspace, experiment_id)
-        if schemas:
-            data[key] = [asdict(s) for s in schemas]
-        else:
-            data.pop(key, None)
-        write_json_atomic(self.path, data)
+
+        def set_schemas(data: Schemas) -> Schemas:
+            if schemas:
+                data[key] = tuple(schemas)
+            else:
+                data.pop(key, None)
+            return data
+
+        self._file.update(set_schemas)
 
 
 def assessment_body(name: str, value: Any, source_id: str, *, rationale: str | None = None,
@@ -231,20 +239,32 @@ class QueueState:
                    skipped=tuple(d.get("skipped", ())))
 
 
+def _dump_queue(state: QueueState | None) -> dict[str, Any]:
+    if state is None:
+        raise ValueError("no review queue to save")
+    return state.to_json()
+
+
 class QueueStore:
-    """Saved review queues, one JSON file each under `<data dir>/review-queues`."""
+    """Saved review queues, one JSON file each under `<data dir>/review-queues`.
+
+    Progress the app fills in again: a damaged queue file is set aside and that queue starts
+    afresh (see `storage`)."""
 
     def __init__(self, directory: Path | None = None):
         self.directory = Path(directory) if directory else paths.data_dir() / "review-queues"
 
+    def _file(self, path: Path) -> JsonFile[QueueState | None]:
+        return JsonFile(path, QueueState.from_json, lambda: None, dump=_dump_queue,
+                        what="saved review queue", regenerable=True)
+
     def save(self, state: QueueState) -> None:
         """Store `state` atomically (called after every reviewer step)."""
-        write_json_atomic(self.directory / f"{state.key}.json", state.to_json())
+        self._file(self.directory / f"{state.key}.json").write(state)
 
     def load(self, key: str) -> QueueState | None:
         """A saved queue by key, None if there is none."""
-        data = _read_json(self.directory / f"{key}.json", "saved review queue")
-        return QueueState.from_json(data) if data else None
+        return self._file(self.directory / f"{key}.json").read()
 
     def resume(self, state: QueueState) -> QueueState:
         """The saved progress of the same queue if there is one, else `state` itself."""
@@ -256,5 +276,4 @@ class QueueStore:
             return []
         files = sorted(self.directory.glob("*.json"), key=lambda p: p.stat().st_mtime,
                        reverse=True)
-        return [QueueState.from_json(d) for p in files
-                if (d := _read_json(p, "saved review queue"))]
+        return [state for p in files if (state := self._file(p).read()) is not None]

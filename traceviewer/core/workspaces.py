@@ -1,19 +1,15 @@
 """Workspaces: the MLflow servers and Databricks workspaces the user connects to.
 
-The settings live in `workspaces.json` in the config dir, written atomically (temp file, fsync,
-rename) and readable only by the user. Secrets never go there: they live in the OS keyring, one
-entry per workspace (see `keychain`). Per-workspace UI memory (last experiment, filter, columns)
-lives in a separate small state file in the data dir, so the GUI can save it often without
-rewriting the settings."""
+The settings live in `workspaces.json` in the config dir, a `storage.JsonFile`: written
+atomically and readable only by the user, each change one transaction under a lock that other
+processes share, a damaged file set aside with a ConfigError. Secrets never go there: they live
+in the OS keyring, one entry per workspace (see `keychain`). Per-workspace UI memory (last
+experiment, filter, columns) lives in a separate small state file in the data dir, so the GUI can
+save it often without rewriting the settings."""
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 import re
-import tempfile
-import threading
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -22,8 +18,9 @@ from urllib.parse import urlsplit
 
 from traceviewer.core import keychain, paths
 from traceviewer.core.auth import Auth
-from traceviewer.core.client import RestClient
+from traceviewer.core.client import RestClient, normalize_host
 from traceviewer.core.errors import AuthError, ConfigError, KeyringUnavailable
+from traceviewer.core.storage import JsonFile
 
 KINDS = ("mlflow", "databricks")
 AUTH_KINDS = ("none", "token", "basic")
@@ -36,20 +33,6 @@ def guess_kind(host: str) -> str:
     """'databricks' for a Databricks workspace URL, else 'mlflow'."""
     hostname = (urlsplit(host).hostname or "").lower()
     return "databricks" if hostname.endswith(_DATABRICKS_DOMAINS) else "mlflow"
-
-
-def normalize_host(host: str) -> str:
-    """`host` as a base URL without trailing slash; ConfigError unless it is http(s)://host."""
-    text = host.strip().rstrip("/")
-    if "://" not in text and text:
-        text = f"https://{text}"
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"'{host}' is not a server URL: use http(s)://host[:port], "
-                          "e.g. http://127.0.0.1:5000 or https://adb-123.azuredatabricks.net")
-    if parts.username or parts.password:
-        raise ConfigError("Put credentials in the token or password field, not in the URL.")
-    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,80 +85,44 @@ class Workspace:
             raise ConfigError(f"A workspace entry is incomplete: {exc}") from None
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Replace `path` with `data` as JSON so that a crash at any point leaves either the old or
-    the new file, never a torn one; the file is readable by the user only (mode 0600)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    # Make the rename itself durable.
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+def _parse_workspaces(data: Any) -> dict[str, Workspace]:
+    if not isinstance(data, dict) or not isinstance(data.get("workspaces"), list):
+        raise ConfigError("it has no list of workspaces")
+    result = {}
+    for entry in data["workspaces"]:
+        if not isinstance(entry, dict):
+            raise ConfigError("it holds an entry that is not an object")
+        ws = Workspace.from_json(entry)
+        result[ws.name] = ws
+    return result
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise ConfigError(f"Cannot read {path}: {exc.strerror}") from None
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise ConfigError(f"{path} is not valid JSON ({exc}); fix or delete it.") from None
+def _dump_workspaces(workspaces: dict[str, Workspace]) -> dict[str, Any]:
+    ordered = sorted(workspaces.values(), key=lambda w: w.name.lower())
+    return {"version": 1, "workspaces": [w.to_json() for w in ordered]}
 
 
 class WorkspaceStore:
-    """The saved workspaces (config file) and their secrets (keyring)."""
+    """The saved workspaces (config file) and their secrets (keyring).
+
+    Every change is one locked transaction on the file as it is on disk, so changes made
+    meanwhile by another process (`traceviewer workspace add`) or another store are kept."""
 
     FILE = "workspaces.json"
 
     def __init__(self, path: Path | None = None):
         self.path = Path(path) if path else paths.config_dir() / self.FILE
         self.memory = WorkspaceMemory(self.path.with_name("state.json") if path else None)
-        self._lock = threading.Lock()
-
-    def _load(self) -> dict[str, Workspace]:
-        data = _read_json(self.path)
-        if data is None:
-            return {}
-        if not isinstance(data, dict) or not isinstance(data.get("workspaces"), list):
-            raise ConfigError(f"{self.path} is not a workspace file; fix or delete it.")
-        result = {}
-        for entry in data["workspaces"]:
-            if not isinstance(entry, dict):
-                raise ConfigError(f"{self.path} holds an entry that is not an object.")
-            ws = Workspace.from_json(entry)
-            result[ws.name] = ws
-        return result
-
-    def _save(self, workspaces: Mapping[str, Workspace]) -> None:
-        ordered = sorted(workspaces.values(), key=lambda w: w.name.lower())
-        write_json_atomic(self.path, {"version": 1,
-                                      "workspaces": [w.to_json() for w in ordered]})
+        self._file = JsonFile(self.path, _parse_workspaces, dict, dump=_dump_workspaces,
+                              what="workspace file", regenerable=False)
 
     def list(self) -> list[Workspace]:
         """All workspaces, sorted by name."""
-        return sorted(self._load().values(), key=lambda w: w.name.lower())
+        return sorted(self._file.read().values(), key=lambda w: w.name.lower())
 
     def get(self, name: str) -> Workspace:
         """The workspace called `name`; ConfigError naming the known ones if there is none."""
-        workspaces = self._load()
+        workspaces = self._file.read()
         if name not in workspaces:
             known = ", ".join(sorted(workspaces)) or "none yet"
             raise ConfigError(f"No workspace named '{name}' (known: {known}). "
@@ -194,8 +141,7 @@ class WorkspaceStore:
         The secret is stored first, so a keyring failure leaves no workspace without one;
         `secret=None` keeps the stored secret. ConfigError if the name is taken and not
         `replace`."""
-        with self._lock:
-            workspaces = self._load()
+        def add(workspaces: dict[str, Workspace]) -> dict[str, Workspace]:
             previous = workspaces.get(ws.name)
             if previous is not None and not replace:
                 raise ConfigError(f"A workspace named '{ws.name}' already exists: choose another "
@@ -206,12 +152,13 @@ class WorkspaceStore:
             elif previous is not None and previous.needs_secret and not ws.needs_secret:
                 keychain.delete_secret(ws.name)
             workspaces[ws.name] = ws
-            self._save(workspaces)
+            return workspaces
+
+        self._file.update(add)
 
     def rename(self, old: str, new: str) -> Workspace:
         """Rename a workspace, moving its keyring entry and its UI memory along."""
-        with self._lock:
-            workspaces = self._load()
+        def move(workspaces: dict[str, Workspace]) -> dict[str, Workspace]:
             if old not in workspaces:
                 raise ConfigError(f"No workspace named '{old}'.")
             if new in workspaces:
@@ -221,7 +168,9 @@ class WorkspaceStore:
                 # First the secret: if the keyring fails, the config still names the old entry.
                 keychain.move_secret(old, new)
             workspaces[new] = renamed
-            self._save(workspaces)
+            return workspaces
+
+        renamed = self._file.update(move)[new]
         self.memory.rename(old, new)
         return renamed
 
@@ -230,14 +179,17 @@ class WorkspaceStore:
 
         The settings are removed even when the keyring cannot be reached; the KeyringUnavailable
         raised then says the secret is still in the keyring."""
-        with self._lock:
-            workspaces = self._load()
+        removed: list[Workspace] = []
+
+        def drop(workspaces: dict[str, Workspace]) -> dict[str, Workspace]:
             if name not in workspaces:
                 raise ConfigError(f"No workspace named '{name}'.")
-            ws = workspaces.pop(name)
-            self._save(workspaces)
+            removed.append(workspaces.pop(name))
+            return workspaces
+
+        self._file.update(drop)
         self.memory.forget(name)
-        if ws.needs_secret:
+        if removed[0].needs_secret:
             try:
                 keychain.delete_secret(name)
             except KeyringUnavailable as exc:
@@ -292,68 +244,75 @@ class WorkspaceState:
         return d
 
 
+def _parse_memory(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict) or not isinstance(data.setdefault("workspaces", {}), dict):
+        raise ConfigError("it is not a map of workspaces")
+    return data
+
+
 class WorkspaceMemory:
     """Per-workspace UI memory and the last opened workspace, in `state.json` in the data dir.
 
-    A damaged state file is ignored (it holds only conveniences), never an error."""
+    It holds only conveniences: a damaged file is set aside and the memory starts empty (see
+    `storage`). Every change is one locked transaction, so no save loses another's change."""
 
     def __init__(self, path: Path | None = None):
         self._path = path
-        self._lock = threading.Lock()
 
     @property
     def path(self) -> Path:
         return self._path or paths.data_dir() / "state.json"
 
-    def _load(self) -> dict[str, Any]:
-        try:
-            data = _read_json(self.path)
-        except ConfigError:
-            data = None
-        if not isinstance(data, dict):
-            data = {}
-        if not isinstance(data.get("workspaces"), dict):
-            data["workspaces"] = {}
-        return data
+    @property
+    def _file(self) -> JsonFile[dict[str, Any]]:
+        # Made on use: the default path follows the data dir of the moment.
+        return JsonFile(self.path, _parse_memory, lambda: {"workspaces": {}}, what="UI memory",
+                        regenerable=True)
 
     def get(self, name: str) -> WorkspaceState:
         """What was remembered for workspace `name` (empty if nothing)."""
-        entry = self._load()["workspaces"].get(name)
+        entry = self._file.read()["workspaces"].get(name)
         return WorkspaceState.from_json(entry) if isinstance(entry, dict) else WorkspaceState()
 
     def put(self, name: str, state: WorkspaceState) -> None:
         """Remember `state` for workspace `name`."""
-        with self._lock:
-            data = self._load()
+        def put(data: dict[str, Any]) -> dict[str, Any]:
             data["workspaces"][name] = state.to_json()
-            write_json_atomic(self.path, data)
+            return data
+
+        self._file.update(put)
 
     @property
     def current(self) -> str | None:
         """The workspace that was open last, if any."""
-        value = self._load().get("current")
+        value = self._file.read().get("current")
         return value if isinstance(value, str) else None
 
     def set_current(self, name: str | None) -> None:
         """Remember `name` as the workspace to open next time."""
-        with self._lock:
-            data = self._load()
+        def set_current(data: dict[str, Any]) -> dict[str, Any]:
             data["current"] = name
-            write_json_atomic(self.path, data)
+            return data
+
+        self._file.update(set_current)
 
     def rename(self, old: str, new: str) -> None:
-        with self._lock:
-            data = self._load()
+        """Move the memory of workspace `old` to `new`."""
+        def rename(data: dict[str, Any]) -> dict[str, Any]:
             if old in data["workspaces"]:
                 data["workspaces"][new] = data["workspaces"].pop(old)
             if data.get("current") == old:
                 data["current"] = new
-            write_json_atomic(self.path, data)
+            return data
+
+        self._file.update(rename)
 
     def forget(self, name: str) -> None:
-        with self._lock:
-            data = self._load()
+        """Drop the memory of workspace `name`."""
+        def forget(data: dict[str, Any]) -> dict[str, Any]:
             data["workspaces"].pop(name, None)
             if data.get("current") == name:
                 data["current"] = None
-            write_json_atomic(self.path, data)
+            return data
+
+        self._file.update(forget)
