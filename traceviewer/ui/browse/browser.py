@@ -10,6 +10,7 @@ and the status line says so."""
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
@@ -138,7 +139,8 @@ class TraceBrowser(QWidget):
         self.stack.addWidget(self.empty)
         self.status = QLabel()
         self.status.setTextFormat(Qt.TextFormat.PlainText)
-        self.cancel_button = QToolButton(text="Stop")
+        self.cancel_button = QToolButton()
+        self.cancel_button.setText("Stop")
         self.cancel_button.setToolTip("Stop loading (Esc)")
         self.cancel_button.clicked.connect(self.cancel)
         self.cancel_button.hide()
@@ -159,8 +161,7 @@ class TraceBrowser(QWidget):
         self.model.failed.connect(self._on_failed)
         self._timer = QTimer(self, interval=AUTO_REFRESH_MS)
         self._timer.timeout.connect(self._check_new)
-        self.auto_refresh.toggled.connect(
-            lambda on: self._timer.start() if on else (self._timer.stop(), self.new_button.hide()))
+        self.auto_refresh.toggled.connect(self._set_auto_refresh)
         for keys, slot in (("Ctrl+E", self.export_requested.emit),
                            ("Ctrl+R", self.request_review),
                            ("Esc", self.cancel)):
@@ -194,8 +195,17 @@ class TraceBrowser(QWidget):
     def order_by(self) -> tuple[str, ...]:
         return self.app_model.query.order_by
 
+    def _set_auto_refresh(self, on: bool) -> None:
+        if on:
+            self._timer.start()
+        else:
+            self._timer.stop()
+            self.new_button.hide()
+
     def _menu_button(self, text: str, tip: str, fill) -> QToolButton:
-        button = QToolButton(text=text, toolTip=tip)
+        button = QToolButton()
+        button.setText(text)
+        button.setToolTip(tip)
         button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(button)
         menu.aboutToShow.connect(lambda: fill(menu))
@@ -239,10 +249,10 @@ class TraceBrowser(QWidget):
         if self._local_sort:  # the server's order again: show which
             field, direction = self.order_by[0].split()
             server_column = next(n for n, f in SERVER_SORT.items() if f == field)
-            order = Qt.SortOrder.DescendingOrder if direction == "DESC" \
+            indicator = Qt.SortOrder.DescendingOrder if direction == "DESC" \
                 else Qt.SortOrder.AscendingOrder
             self.table.horizontalHeader().setSortIndicator(COLUMN_NAMES.index(server_column),
-                                                           order)
+                                                           indicator)
         self._local_sort = None
         client, experiment = self.client, self.experiment
         if client is None or experiment is None:
@@ -300,8 +310,8 @@ class TraceBrowser(QWidget):
             menu.addSeparator()
         for label, only, exclude in quick:
             label = menu_text(label)
-            menu.addAction(f"Show only {label}", lambda c=only: self.add_clause(c))
-            menu.addAction(f"Exclude {label}", lambda c=exclude: self.add_clause(c))
+            menu.addAction(f"Show only {label}", partial(self.add_clause, only))
+            menu.addAction(f"Exclude {label}", partial(self.add_clause, exclude))
         menu.exec(self.table.viewport().mapToGlobal(pos))
 
     def add_clause(self, clause: Clause) -> None:
@@ -320,13 +330,13 @@ class TraceBrowser(QWidget):
         store = SavedFilters(self.workspace)
         menu.setToolTipsVisible(True)
         for name, text in store.saved().items():
-            action = menu.addAction(menu_text(name), lambda t=text: self.set_filter_text(t))
-            action.setToolTip(plain_tooltip(text))
+            action = menu.addAction(menu_text(name), partial(self.set_filter_text, text))
+            action.setToolTip(plain_tooltip(text) or "")
         menu.addSeparator()
         menu.addAction("Save current filter…", self._save_current)
         delete = menu.addMenu("Delete")
         for name in store.saved():
-            delete.addAction(menu_text(name), lambda n=name: store.delete(n))
+            delete.addAction(menu_text(name), partial(store.delete, name))
         delete.setEnabled(bool(store.saved()))
 
     def _save_current(self) -> None:
@@ -339,7 +349,7 @@ class TraceBrowser(QWidget):
         menu.clear()
         recent = SavedFilters(self.workspace).recent() if self.workspace else []
         for text in recent:
-            menu.addAction(menu_text(text), lambda t=text: self.set_filter_text(t))
+            menu.addAction(menu_text(text), partial(self.set_filter_text, text))
         if not recent:
             menu.addAction("No recent filters").setEnabled(False)
 

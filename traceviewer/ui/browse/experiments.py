@@ -16,11 +16,12 @@ from PySide6.QtWidgets import (
 
 from traceviewer.core.client import RestClient
 from traceviewer.core.fmt import timestamp_ms
+from traceviewer.core.model import Experiment
 from traceviewer.core.paging import TokenCursor
 from traceviewer.core.search import experiment_name_filter
 from traceviewer.ui.common.paged_model import Column, PagedModel
 
-COLUMNS = [
+COLUMNS: list[Column[Experiment]] = [
     Column("Experiment", lambda e: e.name, tooltip=lambda e: f"{e.name}\nID {e.experiment_id}"),
     Column("Updated", lambda e: timestamp_ms(e.last_update_time_ms)),
 ]

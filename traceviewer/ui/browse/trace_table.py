@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import partial
+from typing import cast
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QAbstractItemView, QMenu, QTableView
@@ -92,14 +95,17 @@ class TraceTable(QTableView):
             self.setColumnHidden(i, name in DEFAULT_HIDDEN)
 
     def selected_traces(self) -> list[TraceInfo]:
-        model = self.model()
+        model = cast(PagedModel, self.model())
         return [model.row_at(i.row()) for i in self.selectionModel().selectedRows()]
+
+    def _show_column(self, i: int, on: bool) -> None:
+        self.setColumnHidden(i, not on)
+        self.columns_changed.emit()
 
     def _column_menu(self, pos) -> None:
         menu = QMenu(self)
         for i, name in enumerate(COLUMN_NAMES):
             action = QAction(name, menu, checkable=True, checked=not self.isColumnHidden(i))
-            action.toggled.connect(lambda on, i=i: (self.setColumnHidden(i, not on),
-                                                    self.columns_changed.emit()))
+            action.toggled.connect(partial(self._show_column, i))
             menu.addAction(action)
         menu.exec(self.horizontalHeader().mapToGlobal(pos))

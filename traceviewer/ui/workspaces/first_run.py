@@ -97,13 +97,13 @@ class FirstRunScreen(QWidget):
         layout.addWidget(self.message)
         # Centred with stretches, not an alignment flag: an aligned widget gets its size hint,
         # which is too short for the wrapped explanations.
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(card)
-        row.addStretch(1)
+        centred = QHBoxLayout()
+        centred.addStretch(1)
+        centred.addWidget(card)
+        centred.addStretch(1)
         outer = QVBoxLayout(self)
         outer.addStretch(1)
-        outer.addLayout(row)
+        outer.addLayout(centred)
         outer.addStretch(2)
         self.refresh()
 
