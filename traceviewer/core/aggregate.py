@@ -115,8 +115,8 @@ def readable(preview: str | None) -> str:
     if isinstance(value, dict):
         messages = value.get("messages")
         if isinstance(messages, list) and messages and isinstance(messages[-1], dict) \
-                and isinstance(messages[-1].get("content"), str):
-            return messages[-1]["content"]
+                and isinstance(content := messages[-1].get("content"), str):
+            return content
         if len(value) == 1 and isinstance(text := next(iter(value.values())), str):
             return text
     return preview

@@ -76,7 +76,7 @@ def write_rows(pages: Iterable[list[TraceInfo]], out: TextIO, fmt: str,
     return count
 
 
-def export(pages: Iterable[list[TraceInfo]], path: str | os.PathLike, fmt: str | None = None,
+def export(pages: Iterable[list[TraceInfo]], path: str | os.PathLike[str], fmt: str | None = None,
            token: CancelToken | None = None) -> int:
     """Export all pages to `path` (format from `fmt` or the file suffix); returns the row
     count. The file is replaced only once everything is written."""

@@ -46,7 +46,7 @@ def secure_backend() -> keyring.backend.KeyringBackend:
     chosen = keyring.get_keyring()
     # A chainer falls through to its next backend on errors, which might be a plaintext one:
     # use its first secure member directly instead.
-    candidates = getattr(chosen, "backends", None) or [chosen]
+    candidates: list[keyring.backend.KeyringBackend] = getattr(chosen, "backends", None) or [chosen]
     for backend in candidates:
         if _qualname(backend) in SECURE_BACKENDS:
             return backend

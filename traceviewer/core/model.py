@@ -14,7 +14,7 @@ from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeGuard
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -387,7 +387,7 @@ class Span:
         return tuple(messages) + ((reply,) if reply is not None else ())
 
 
-def _is_message_list(value: Any) -> bool:
+def _is_message_list(value: Any) -> TypeGuard[list[Mapping[str, Any]]]:
     return isinstance(value, list) and bool(value) and all(
         isinstance(m, dict) and "role" in m for m in value)
 
@@ -413,10 +413,10 @@ class Trace:
 
     info: TraceInfo
     spans: tuple[Span, ...]
-    parent: array
-    first_child: array
-    next_sibling: array
-    depth: array
+    parent: array[int]
+    first_child: array[int]
+    next_sibling: array[int]
+    depth: array[int]
 
     @classmethod
     def build(cls, info: TraceInfo, spans: Sequence[Span]) -> Trace:
@@ -478,7 +478,7 @@ class Trace:
         for new, old in enumerate(pre):
             new_of[old] = new
 
-        def renumbered(links: list[int]) -> array:
+        def renumbered(links: list[int]) -> array[int]:
             return array("i", [-1 if links[o] == -1 else new_of[links[o]] for o in pre])
 
         return cls(
