@@ -107,7 +107,8 @@ def _now_ns() -> int:
 # events with time.time(); both must follow a simulated request's clock or spans and events
 # would land at the real time of seeding. Without a simulated clock both read the real time.
 opentelemetry.sdk.trace.time_ns = _now_ns
-mlflow.entities.span_event.time = SimpleNamespace(time=lambda: _now_ns() / 1e9)
+mlflow.entities.span_event.time = SimpleNamespace(  # type: ignore[assignment]  # a stand-in
+    time=lambda: _now_ns() / 1e9)
 
 
 @dataclass(slots=True)
@@ -243,6 +244,7 @@ def chat_completion(messages: list[dict], tools: list[dict] | None = None,
     """Call the chat model (a deterministic stand-in that answers like one)."""
     behaviour = _behaviour.get()
     span = mlflow.get_current_active_span()
+    assert span is not None  # inside @mlflow.trace
     span.set_attributes({SpanAttributeKey.MODEL: model, SpanAttributeKey.MODEL_PROVIDER: "openai",
                          SpanAttributeKey.MESSAGE_FORMAT: "openai"})
     if behaviour.fault == FAULT_RATE_LIMIT:
@@ -373,14 +375,17 @@ def create_app(deployment: Deployment, experiment_name: str = DEFAULT_EXPERIMENT
             mlflow.update_current_trace(client_request_id=client_request_id, tags=environment,
                                         session_id=session_id, user=user_id)
         else:
+            context = {"mlflow.trace.session": session_id, "mlflow.trace.user": user_id}
             mlflow.update_current_trace(client_request_id=client_request_id, tags={
-                "mlflow.trace.session": session_id, "mlflow.trace.user": user_id, **environment})
+                **{k: v for k, v in context.items() if v is not None}, **environment})
         # The decorator captured the raw Request object; record what the user asked instead.
-        mlflow.get_current_active_span().set_inputs({"message": chat_request.message})
+        span = mlflow.get_current_active_span()
+        assert span is not None  # inside @mlflow.trace
+        span.set_inputs({"message": chat_request.message})
 
+        tool_failures = {FAULT_TOOL_TIMEOUT: 2, FAULT_TOOL_RETRY: 1}.get(fault or "", 0)
         _behaviour.set(_Behaviour(rng=_rng_for(client_request_id or "", chat_request.message),
-                                  fault=fault, tool_failures={FAULT_TOOL_TIMEOUT: 2,
-                                                              FAULT_TOOL_RETRY: 1}.get(fault, 0)))
+                                  fault=fault, tool_failures=tool_failures))
         parsed = parse_request(chat_request.message)
         messages = [{"role": "system", "content": _SYSTEM_PROMPT}]
         if parsed["intent"] in ("faq", "refund"):
@@ -408,13 +413,15 @@ def create_app(deployment: Deployment, experiment_name: str = DEFAULT_EXPERIMENT
     @app.post("/chat_feedback")
     def handle_chat_feedback(
         request: Request,
+        feedback: FeedbackRequest,
         client_request_id: str = Query(..., description="The client request ID from the "
                                                         "original chat request"),
-        feedback: FeedbackRequest = ...,
     ) -> dict:
         """Collect user feedback for the chat interaction identified by client_request_id."""
         client = MlflowClient()
         experiment = client.get_experiment_by_name(experiment_name)
+        if experiment is None:
+            raise HTTPException(status_code=404, detail=f"No experiment {experiment_name!r}")
         traces = client.search_traces(
             locations=[experiment.experiment_id],
             filter_string=f"attributes.client_request_id = '{client_request_id}'",

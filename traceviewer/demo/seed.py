@@ -24,6 +24,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -276,10 +277,10 @@ class _SpanWriter:
 
     def add(self, name: str, span_type: str, parent: str | None, start_ns: int, end_ns: int,
             inputs: object, outputs: object | None, error: str | None = None,
-            **attributes: object) -> str:
+            attributes: Mapping[str, object] | None = None) -> str:
         span_id = _b64(self.rng.randbytes(8))
         attrs = {"mlflow.traceRequestId": self.trace_id, "mlflow.spanType": span_type,
-                 "mlflow.spanInputs": inputs, **attributes}
+                 "mlflow.spanInputs": inputs, **(attributes or {})}
         if outputs is not None:
             attrs["mlflow.spanOutputs"] = outputs
         events = []
@@ -312,7 +313,8 @@ def _agent_steps(writer: _SpanWriter, root: str, start_ns: int, span_budget: int
                    {"messages": [{"role": "user", "content": f"Step {step}: what next?"}]},
                    {"choices": [{"message": {"role": "assistant",
                                              "content": f"Call {tool} for step {step}"}}]},
-                   **{"mlflow.chat.tokenUsage": tokens, "mlflow.llm.model": chat_app.MODEL})
+                   attributes={"mlflow.chat.tokenUsage": tokens,
+                               "mlflow.llm.model": chat_app.MODEL})
         t = llm_end
         tool_end = t + rng.randint(20, 900) * 1_000_000
         failed = rng.random() < 0.02
