@@ -4,7 +4,8 @@
 
 Without --url it starts a local `mlflow server` and seeds it with the demo's test profile. Saves
 trace-detail.png (a seeded chat trace whose user wrote HTML, with the chat model's conversation
-in the inspector) and trace-10k.png (the 10,000-span agent trace of `big-traces`)."""
+in the inspector) and trace-10k.png (the 10,000-span agent trace of `big-traces`). With
+--schemes light,dark it saves that chat trace as trace-view-<scheme>.png in each scheme instead."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import QApplication
 
 from traceviewer.core.cache import TraceCache
 from traceviewer.core.client import RestClient
+from traceviewer.ui.common import palette
 from traceviewer.ui.trace.trace_view import TraceView
 
 UNTRUSTED = "<script>"
@@ -66,6 +68,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="a seeded MLflow server (default: start and seed one)")
     parser.add_argument("--out", default="docs/screenshots")
+    parser.add_argument("--schemes", help="comma-separated colour schemes (light, dark): save "
+                                          "trace-view-<scheme>.png for each")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -84,9 +88,14 @@ def main() -> int:
                 view = TraceView(cache=TraceCache(Path(tmp) / "cache"))
                 view.resize(1600, 900)
                 view.show()
-                shoot(view, client, chat, out / "trace-detail.png", "CHAT_MODEL", "Chat")
-                view.search.setText("timed out")
-                shoot(view, client, big, out / "trace-10k.png", None, None)
+                for scheme in args.schemes.split(",") if args.schemes else ():
+                    palette.apply_scheme(app, scheme.strip())
+                    shoot(view, client, chat, out / f"trace-view-{scheme.strip()}.png",
+                          "CHAT_MODEL", "Chat")
+                if not args.schemes:
+                    shoot(view, client, chat, out / "trace-detail.png", "CHAT_MODEL", "Chat")
+                    view.search.setText("timed out")
+                    shoot(view, client, big, out / "trace-10k.png", None, None)
         finally:
             QThreadPool.globalInstance().waitForDone()
             if server is not None:

@@ -13,8 +13,10 @@ from PySide6.QtCore import QThreadPool, QTimer
 from PySide6.QtWidgets import QApplication, QWidget
 
 from traceviewer import __version__
+from traceviewer.core import filters
 from traceviewer.resources import APP_ID
 from traceviewer.ui.about import app_icon
+from traceviewer.ui.common import palette
 from traceviewer.ui.common.banner import ErrorBanner
 from traceviewer.ui.common.tasks import activity
 
@@ -35,6 +37,7 @@ def application() -> QApplication:
         app.setApplicationVersion(__version__)
         app.setDesktopFileName(APP_ID)  # matches the installed desktop entry (Wayland icon)
         app.setWindowIcon(app_icon())
+        palette.apply_forced_scheme(app)  # TRACEVIEWER_COLOR_SCHEME=dark|light
     return app
 
 
@@ -63,6 +66,8 @@ def finish_background_tasks() -> None:
 
 def run_gui(args: Namespace) -> int:
     """Open the main window as the GUI flags say; with --screenshot, save it and exit."""
+    if args.filter:
+        filters.parse(args.filter)  # BadFilter before any window or task exists
     app = _application_for(args.screenshot)
     from traceviewer.ui.main_window import MainWindow
 

@@ -30,6 +30,7 @@ from traceviewer.core.export import export
 from traceviewer.core.fmt import plural
 from traceviewer.core.redact import redact
 from traceviewer.core.search import MAX_PAGE_SIZE, TraceSearcher, iter_traces
+from traceviewer.ui.common import palette
 from traceviewer.ui.common.tasks import TaskRunner
 
 FORMATS = {"csv": "CSV (spreadsheets)", "jsonl": "JSON Lines (one trace per line)"}
@@ -186,5 +187,5 @@ class ExportDialog(QDialog):
             self.progress.setRange(0, 0)  # the total is unknown until the last page
 
     def _show(self, message: str, error: bool = False) -> None:
-        self.status.setStyleSheet("color: #b3261e;" if error else "")
+        palette.set_style(self.status, "color: $ERROR_TEXT;" if error else "")
         self.status.setText(redact(message))

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from traceviewer.core import filters
 from traceviewer.core.errors import BadFilter
 from traceviewer.core.filters import FIELDS, Clause, ValueKind
+from traceviewer.ui.common import palette
 
 TIME_PRESETS = ("1h", "24h", "7d", "30d")
 
@@ -76,7 +77,9 @@ class FilterRow(QWidget):
         self.value_box.setEditable(True)
         self.value_box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.value_box.setMinimumWidth(180)
-        remove = QToolButton(text="✕", toolTip="Remove this condition")
+        remove = QToolButton()
+        remove.setText("✕")
+        remove.setToolTip("Remove this condition")
         remove.clicked.connect(lambda: self.remove_requested.emit(self))
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -121,7 +124,9 @@ class FilterRow(QWidget):
         self.value_box.setVisible(kind is not ValueKind.NONE)
         placeholder = {ValueKind.LIST: "a, b, c", ValueKind.TIME: "24h, 7d, 2026-11-25 or ms",
                        ValueKind.NUMBER: "number"}.get(kind, "value")
-        self.value_box.lineEdit().setPlaceholderText(placeholder)
+        line_edit = self.value_box.lineEdit()
+        assert line_edit is not None  # the box is editable
+        line_edit.setPlaceholderText(placeholder)
         self.value_box.setToolTip(spec.help or spec.label)
         self.changed.emit()
 
@@ -188,7 +193,7 @@ class FilterBuilder(QWidget):
         clear.clicked.connect(lambda: (self.set_clauses([]), self.apply()))
         self.error = QLabel()
         self.error.setTextFormat(Qt.TextFormat.PlainText)
-        self.error.setStyleSheet("color: #b3261e;")
+        palette.set_style(self.error, "color: $ERROR_TEXT;")
         self.error.setWordWrap(True)
         self.error.hide()
         line = QHBoxLayout()
@@ -260,10 +265,10 @@ class FilterBuilder(QWidget):
         """Flag the filter string with `exc` (its position gets the cursor); None clears."""
         if exc is None:
             self.error.hide()
-            self.text.setStyleSheet("")
+            palette.set_style(self.text, "")
             return
         self.error.setText(f"Invalid filter: {exc}")
         self.error.show()
-        self.text.setStyleSheet("border: 1px solid #b3261e;")
+        palette.set_style(self.text, "border: 1px solid $ERROR_TEXT;")
         if exc.position is not None:
             self.text.setCursorPosition(exc.position)

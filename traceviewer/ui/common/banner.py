@@ -8,14 +8,16 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton
 
 from traceviewer.core.redact import redact
+from traceviewer.ui.common import palette
 
 
 class ErrorBanner(QFrame):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("errorBanner")
-        self.setStyleSheet("#errorBanner { background: #fdecea; border: 1px solid #f5c2c0; "
-                           "border-radius: 4px; } QLabel { color: #8a1f11; }")
+        palette.set_style(self, "#errorBanner { background: $ERROR_BG; border: 1px solid "
+                                "$ERROR_BORDER; border-radius: 4px; } "
+                                "QLabel { color: $ERROR_TEXT; }")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(8, 4, 8, 4)
         self.label = QLabel()

@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
 
+from traceviewer.ui.common import palette
 from traceviewer.ui.common.plain import plain_label
 
 
@@ -24,7 +25,7 @@ class Cards(QScrollArea):
         self._layout.setAlignment(Qt.AlignTop)
         self.setWidget(self._body)
 
-    def set_cards(self, cards: list[tuple[str, str, str]]) -> None:
+    def set_cards(self, cards: list[tuple[str, str, palette.Role]]) -> None:
         """Replace the cards: (title, text, background colour) each."""
         while self._layout.count():
             widget = self._layout.takeAt(0).widget()
@@ -33,7 +34,8 @@ class Cards(QScrollArea):
         for title, text, colour in cards:
             card = QFrame()
             card.setObjectName("card")
-            card.setStyleSheet(f"QFrame#card {{ background: {colour}; border-radius: 6px; }}")
+            palette.set_style(card, "QFrame#card { background: $bg; border-radius: 6px; }",
+                              bg=colour)
             box = QVBoxLayout(card)
             head = plain_label(title)
             font = QFont(head.font())
@@ -44,8 +46,8 @@ class Cards(QScrollArea):
             self._layout.addWidget(card)
 
 
-ROLE_COLOURS = {"user": "#e8f0fe", "assistant": "#e6f4ea", "system": "#f1f3f4",
-                "tool": "#fef7e0"}
+ROLE_COLOURS = {"user": palette.CARD_USER, "assistant": palette.CARD_ASSISTANT,
+                "system": palette.CARD_SYSTEM, "tool": palette.CARD_TOOL}
 
 
 def message_text(message: Mapping[str, Any]) -> str:
@@ -62,17 +64,17 @@ def message_text(message: Mapping[str, Any]) -> str:
     return text.strip()
 
 
-def chat_cards(messages) -> list[tuple[str, str, str]]:
+def chat_cards(messages) -> list[tuple[str, str, palette.Role]]:
     """Cards for a conversation."""
     cards = []
     for message in messages:
         role = str(message.get("role", "?"))
         title = role if not message.get("name") else f"{role} · {message['name']}"
-        cards.append((title, message_text(message), ROLE_COLOURS.get(role, "#f1f3f4")))
+        cards.append((title, message_text(message), ROLE_COLOURS.get(role, palette.CARD_SYSTEM)))
     return cards
 
 
-def document_cards(outputs: Any) -> list[tuple[str, str, str]] | None:
+def document_cards(outputs: Any) -> list[tuple[str, str, palette.Role]] | None:
     """Cards for a retriever's documents, or None if the outputs are not a document list."""
     if not isinstance(outputs, list) or not outputs or not all(
             isinstance(d, Mapping) and "page_content" in d for d in outputs):
@@ -84,5 +86,5 @@ def document_cards(outputs: Any) -> list[tuple[str, str, str]] | None:
         score = metadata.get("score", metadata.get("relevance_score"))
         title = " · ".join(str(p) for p in (f"#{number}", source,
                                               None if score is None else f"score {score}") if p)
-        cards.append((title, str(doc.get("page_content", "")), "#f8f9fa"))
+        cards.append((title, str(doc.get("page_content", "")), palette.CARD_DOCUMENT))
     return cards

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QKeySequence, QShortcut
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
@@ -41,6 +41,7 @@ from traceviewer.core.review import (
     format_value,
 )
 from traceviewer.core.workspaces import Workspace
+from traceviewer.ui.common import palette
 from traceviewer.ui.common.banner import ErrorBanner
 from traceviewer.ui.common.plain import plain_tooltip
 from traceviewer.ui.common.tasks import TaskRunner
@@ -48,7 +49,7 @@ from traceviewer.ui.review.dialogs import LabelDialog
 from traceviewer.ui.review.outbox_status import OutboxSender, retract
 
 COLUMNS = ("Name", "Kind", "Value", "Rationale", "Source", "Time", "Status")
-_ID_ROLE = Qt.UserRole
+_ID_ROLE = Qt.ItemDataRole.UserRole
 
 
 
@@ -82,7 +83,7 @@ class AssessmentsPanel(QWidget):
         self.tree.setHeaderLabels(list(COLUMNS))
         self.tree.setRootIsDecorated(False)
         self.tree.setUniformRowHeights(True)
-        self.tree.header().setSectionResizeMode(QHeaderView.Interactive)
+        self.tree.header().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         for column, width in enumerate((150, 85, 110, 220, 200, 150)):
             self.tree.setColumnWidth(column, width)
         self.add_button = QPushButton("Add feedback…")
@@ -109,7 +110,8 @@ class AssessmentsPanel(QWidget):
         self.override_button.clicked.connect(self.override)
         self.delete_button.clicked.connect(self.delete)
         self.undo_button.clicked.connect(self.undo)
-        QShortcut(QKeySequence.Undo, self, self.undo, context=Qt.WidgetWithChildrenShortcut)
+        QShortcut(QKeySequence.StandardKey.Undo, self, self.undo,
+                  context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.tree.currentItemChanged.connect(self._update_buttons)
         sender.changed.connect(self._redraw)
         sender.flushed.connect(self._after_flush)
@@ -178,7 +180,7 @@ class AssessmentsPanel(QWidget):
             row.setData(0, _ID_ROLE, a.assessment_id)
             if not a.valid:
                 for column in range(len(COLUMNS)):
-                    row.setForeground(column, QColor("gray"))
+                    row.setForeground(column, palette.MUTED_TEXT.brush())
         for item in queued:
             if item.op == "create":
                 body = item.payload
@@ -293,14 +295,15 @@ class AssessmentsPanel(QWidget):
         if old is None:
             return
         self.confirm_box = QMessageBox(
-            QMessageBox.Question, "Delete assessment",
+            QMessageBox.Icon.Question, "Delete assessment",
             f"Delete {old.name} = {format_value(old.value)} by {old.source_id or old.source_type}?"
-            " You can undo this.", QMessageBox.Yes | QMessageBox.No, self)
-        self.confirm_box.setTextFormat(Qt.PlainText)
-        self.confirm_box.setDefaultButton(QMessageBox.No)
+            " You can undo this.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
+        self.confirm_box.setTextFormat(Qt.TextFormat.PlainText)
+        self.confirm_box.setDefaultButton(QMessageBox.StandardButton.No)
 
         def decided(button: int) -> None:
-            if button != QMessageBox.Yes:
+            if button != QMessageBox.StandardButton.Yes:
                 return
             self.outbox.add_delete(self.target, old.trace_id, old.assessment_id)
             # Restored as it was, with its original source (a judge's label stays a judge's).

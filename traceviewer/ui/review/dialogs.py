@@ -34,6 +34,7 @@ from traceviewer.core.review import (
     Value,
     format_value,
 )
+from traceviewer.ui.common import palette
 
 
 class LabelDialog(QDialog):
@@ -66,7 +67,8 @@ class LabelDialog(QDialog):
         self.rationale.setFixedHeight(70)
         self.reviewer = QLineEdit()
         self.reviewer.setPlaceholderText("e.g. alice@example.com")
-        self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
 
@@ -121,7 +123,7 @@ class LabelDialog(QDialog):
     def _validate(self) -> None:
         ok = bool(self.name.currentText().strip()) and (
             self.reviewer.isHidden() or bool(self.reviewer.text().strip()))
-        self.buttons.button(QDialogButtonBox.Ok).setEnabled(ok)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(ok)
 
     def label_name(self) -> str:
         return self.name.currentText().strip()
@@ -158,18 +160,19 @@ class SchemaDialog(QDialog):
         self.key = (workspace, experiment_id)
         self.table = QTableWidget(0, len(self.HEADERS))
         self.table.setHorizontalHeaderLabels(list(self.HEADERS))
-        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self.table.setColumnWidth(0, 180)
         self.table.verticalHeader().hide()
         self.error = QLabel()
-        self.error.setTextFormat(Qt.PlainText)
-        self.error.setStyleSheet("color: #8a1f11;")
+        self.error.setTextFormat(Qt.TextFormat.PlainText)
+        palette.set_style(self.error, "color: $ERROR_TEXT;")
         self.error.setWordWrap(True)
         add = QPushButton("Add label")
         remove = QPushButton("Remove label")
         add.clicked.connect(lambda: self.add_row(LabelSchema("", "boolean")))
         remove.clicked.connect(lambda: self.table.removeRow(self.table.currentRow()))
-        self.buttons = QDialogButtonBox(QDialogButtonBox.Save | QDialogButtonBox.Cancel)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.save)
         self.buttons.rejected.connect(self.reject)
         row = QHBoxLayout()
@@ -196,8 +199,8 @@ class SchemaDialog(QDialog):
         self.table.setItem(row, 2, QTableWidgetItem(", ".join(schema.options)))
         for column, on in ((3, schema.required), (4, schema.comment)):
             check = QTableWidgetItem()
-            check.setFlags(Qt.ItemIsUserCheckable | Qt.ItemIsEnabled)
-            check.setCheckState(Qt.Checked if on else Qt.Unchecked)
+            check.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled)
+            check.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
             self.table.setItem(row, column, check)
 
     def schemas(self) -> list[LabelSchema]:
@@ -211,8 +214,8 @@ class SchemaDialog(QDialog):
             out.append(LabelSchema(
                 name, self.table.cellWidget(row, 1).currentText(),
                 options=tuple(o.strip() for o in options.split(",") if o.strip()),
-                required=self.table.item(row, 3).checkState() == Qt.Checked,
-                comment=self.table.item(row, 4).checkState() == Qt.Checked))
+                required=self.table.item(row, 3).checkState() == Qt.CheckState.Checked,
+                comment=self.table.item(row, 4).checkState() == Qt.CheckState.Checked))
         return out
 
     def save(self) -> None:

@@ -30,6 +30,7 @@ from traceviewer.core.cancel import CancelToken
 from traceviewer.core.client import RestClient
 from traceviewer.core.outbox import Item, Outbox, SendReport, Status, Target
 from traceviewer.core.redact import redact
+from traceviewer.ui.common import palette
 from traceviewer.ui.common.tasks import TaskRunner
 
 RETRY_INTERVAL_MS = 10_000
@@ -122,12 +123,12 @@ class ParkedDialog(QDialog):
         self.list = QTreeWidget()
         self.list.setHeaderLabels(["State", "Change", "Trace", "Where", "Queued", "Reason"])
         self.list.setRootIsDecorated(False)
-        self.list.header().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.list.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.retry_button = QPushButton("Retry")
         self.discard_button = QPushButton("Discard")
-        buttons = QDialogButtonBox(QDialogButtonBox.Close)
-        buttons.addButton(self.retry_button, QDialogButtonBox.ActionRole)
-        buttons.addButton(self.discard_button, QDialogButtonBox.ActionRole)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.addButton(self.retry_button, QDialogButtonBox.ButtonRole.ActionRole)
+        buttons.addButton(self.discard_button, QDialogButtonBox.ButtonRole.ActionRole)
         buttons.rejected.connect(self.reject)
         self.retry_button.clicked.connect(lambda: self._act(sender.retry))
         self.discard_button.clicked.connect(lambda: self._act(sender.discard))
@@ -146,13 +147,13 @@ class ParkedDialog(QDialog):
             row = QTreeWidgetItem(self.list, [
                 "refused" if item.state == "parked" else "pending", change, item.trace_id,
                 str(item.target), queued, item.last_error or ""])
-            row.setData(0, Qt.UserRole, item.item_id)
+            row.setData(0, Qt.ItemDataRole.UserRole, item.item_id)
         self.list.setCurrentItem(self.list.topLevelItem(0))
 
     def _act(self, action: Callable[[int], None]) -> None:
         current = self.list.currentItem()
         if current is not None:
-            action(current.data(0, Qt.UserRole))
+            action(current.data(0, Qt.ItemDataRole.UserRole))
 
 
 class OutboxStatus(QWidget):
@@ -162,7 +163,7 @@ class OutboxStatus(QWidget):
         super().__init__(parent)
         self._sender = sender
         self.label = QLabel()
-        self.label.setTextFormat(Qt.PlainText)
+        self.label.setTextFormat(Qt.TextFormat.PlainText)
         self.send_button = QPushButton("Send now")
         self.send_button.setToolTip("Send the waiting labels now")
         self.details_button = QPushButton("Details…")
@@ -193,7 +194,7 @@ class OutboxStatus(QWidget):
                 text += f" — {redact(status.last_error)}"
             self.label.setText(text)
         self.label.setToolTip(self.label.text())
-        self.label.setStyleSheet("color: #8a1f11;" if status.parked else "")
+        palette.set_style(self.label, "color: $ERROR_TEXT;" if status.parked else "")
         self.send_button.setVisible(bool(status.pending))
         self.details_button.setVisible(bool(waiting))
 

@@ -54,6 +54,7 @@ from traceviewer.core.review import (
     assessment_body,
 )
 from traceviewer.core.workspaces import Workspace
+from traceviewer.ui.common import palette
 from traceviewer.ui.common.banner import ErrorBanner
 from traceviewer.ui.common.cards import Cards, chat_cards
 from traceviewer.ui.common.plain import plain_label
@@ -101,7 +102,7 @@ class LabelRow(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         name = QLabel(schema.name + (" *" if schema.required else ""))
-        name.setTextFormat(Qt.PlainText)
+        name.setTextFormat(Qt.TextFormat.PlainText)
         name.setMinimumWidth(150)
         layout.addWidget(name)
         if schema.kind in ("boolean", "category"):
@@ -110,9 +111,9 @@ class LabelRow(QWidget):
             for index, (text, key) in enumerate(choices):
                 button = QPushButton(f"{text}  [{key}]")
                 button.setCheckable(True)
-                button.setFocusPolicy(Qt.NoFocus)  # keys belong to the panel
-                button.setStyleSheet("QPushButton:checked { background: #0969da; "
-                                     "color: white; border-radius: 3px; padding: 3px 8px; }")
+                button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys belong to the panel
+                palette.set_style(button, "QPushButton:checked { background: $ACCENT; color: "
+                                          "$ON_ACCENT; border-radius: 3px; padding: 3px 8px; }")
                 self.group.addButton(button, index)
                 layout.addWidget(button)
         elif schema.kind == "number":
@@ -171,9 +172,9 @@ class CommentEdit(QLineEdit):
     left = Signal()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        if event.key() in (Qt.Key_Return, Qt.Key_Enter):
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             self.submitted.emit()
-        elif event.key() == Qt.Key_Escape:
+        elif event.key() == Qt.Key.Key_Escape:
             self.left.emit()
         else:
             super().keyPressEvent(event)
@@ -200,7 +201,7 @@ class ReviewPanel(QWidget):
         self._cache: OrderedDict[str, Trace] = OrderedDict()
         self._runner = TaskRunner(self)
         self._preload = TaskRunner(self)
-        self.setFocusPolicy(Qt.StrongFocus)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._build()
 
     # -- construction -------------------------------------------------------------------------
@@ -215,10 +216,10 @@ class ReviewPanel(QWidget):
         self.progress.setFont(font)
         self.title.setWordWrap(False)
         self.trace_line = plain_label()
-        self.trace_line.setStyleSheet("color: #57606a;")
+        palette.set_style(self.trace_line, "color: $MUTED_TEXT;")
         head = QGridLayout()
         head.addWidget(self.title, 0, 0)
-        head.addWidget(self.progress, 0, 1, Qt.AlignRight)
+        head.addWidget(self.progress, 0, 1, Qt.AlignmentFlag.AlignRight)
         head.addWidget(self.trace_line, 1, 0, 1, 2)
         head.setColumnStretch(0, 1)
 
@@ -228,10 +229,10 @@ class ReviewPanel(QWidget):
         self.spans = QTreeWidget()
         self.spans.setHeaderLabels(["Span", "Type", "Duration", "Status"])
         self.spans.setRootIsDecorated(False)
-        self.spans.setFocusPolicy(Qt.NoFocus)
-        self.spans.header().setSectionResizeMode(0, QHeaderView.Stretch)
+        self.spans.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.spans.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         tabs = QTabWidget()
-        tabs.setFocusPolicy(Qt.NoFocus)
+        tabs.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         tabs.addTab(self.chat, "Chat")
         tabs.addTab(self.spans, "Key spans")
         left = QWidget()
@@ -245,11 +246,11 @@ class ReviewPanel(QWidget):
         grid.setRowStretch(4, 1)
 
         self.earlier = AssessmentsPanel(self.outbox_sender, self.app_model)
-        self.earlier.tree.setFocusPolicy(Qt.NoFocus)
+        self.earlier.tree.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.form_box = QFrame()
         self.form_box.setObjectName("labelForm")
-        self.form_box.setStyleSheet("#labelForm { background: #f6f8fa; border: 1px solid "
-                                    "#d0d7de; border-radius: 6px; }")
+        palette.set_style(self.form_box, "#labelForm { background: $PANEL_BG; border: 1px solid "
+                                         "$BORDER; border-radius: 6px; }")
         self.form = QVBoxLayout(self.form_box)
         self.reviewer = QLineEdit()
         self.reviewer.setPlaceholderText("your reviewer id, e.g. alice@example.com")
@@ -263,7 +264,7 @@ class ReviewPanel(QWidget):
         self.comment = CommentEdit()
         self.comment.setPlaceholderText("comment (c)")
         self.message = plain_label(selectable=False)
-        self.message.setStyleSheet("color: #8a1f11;")
+        palette.set_style(self.message, "color: $ERROR_TEXT;")
         buttons = QHBoxLayout()
         self.submit_button = QPushButton("Submit and next  [Enter]")
         self.skip_button = QPushButton("Skip  [s]")
@@ -272,7 +273,7 @@ class ReviewPanel(QWidget):
         self.undo_button = QPushButton("Undo  [u]")
         for button in (self.submit_button, self.skip_button, self.prev_button,
                        self.next_button, self.undo_button):
-            button.setFocusPolicy(Qt.NoFocus)
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             buttons.addWidget(button)
         buttons.addStretch(1)
         self.labels_box = QVBoxLayout()
@@ -282,10 +283,10 @@ class ReviewPanel(QWidget):
         self.form.addLayout(buttons)
         self.form.addWidget(self.message)
         help_line = plain_label(_HELP, selectable=False)
-        help_line.setStyleSheet("color: #57606a;")
+        palette.set_style(help_line, "color: $MUTED_TEXT;")
         self.schemas_button = QPushButton("Labels…")
         self.schemas_button.setToolTip("Choose the labels reviewers give in this experiment")
-        self.schemas_button.setFocusPolicy(Qt.NoFocus)
+        self.schemas_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.schemas_button.clicked.connect(self.edit_schemas)
         buttons.addWidget(self.schemas_button)
         self.schema_dialog: SchemaDialog | None = None
@@ -318,16 +319,17 @@ class ReviewPanel(QWidget):
 
     def _text_box(self) -> QLabel:
         label = plain_label()
-        label.setFocusPolicy(Qt.NoFocus)
-        label.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        label.setAlignment(Qt.AlignTop | Qt.AlignLeft)
-        label.setStyleSheet("background: white; border: 1px solid #d0d7de; padding: 6px;")
+        label.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        palette.set_style(label, "background: $TEXT_BOX_BG; border: 1px solid $BORDER; "
+                                 "padding: 6px;")
         return label
 
     @staticmethod
     def _caption(text: str) -> QLabel:
         label = plain_label(text, selectable=False)
-        label.setStyleSheet("color: #57606a; font-weight: bold;")
+        palette.set_style(label, "color: $MUTED_TEXT; font-weight: bold;")
         return label
 
     # -- the queue ------------------------------------------------------------------------------
@@ -453,7 +455,7 @@ class ReviewPanel(QWidget):
         messages = conversation(trace)
         self.chat.set_cards(chat_cards(messages) if messages else
                             [("No chat", "No span of this trace holds chat messages.",
-                              "#f1f3f4")])
+                              palette.CARD_SYSTEM)])
         self.spans.clear()
         for i in key_spans(trace):
             span = trace.spans[i]
@@ -465,7 +467,7 @@ class ReviewPanel(QWidget):
                                                                else None), status])
             if span.status == "ERROR":
                 for column in range(4):
-                    row.setForeground(column, Qt.darkRed)
+                    row.setForeground(column, palette.ERROR_TEXT.brush())
         self.earlier.show_trace(info, self.client, self.workspace)
         self._preload_next()
 
@@ -574,11 +576,11 @@ class ReviewPanel(QWidget):
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         key, text = event.key(), event.text().lower()
-        if key in (Qt.Key_Return, Qt.Key_Enter):
+        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             self.submit()
-        elif key in (Qt.Key_Right, Qt.Key_J):
+        elif key in (Qt.Key.Key_Right, Qt.Key.Key_J):
             self.go(1)
-        elif key in (Qt.Key_Left, Qt.Key_K):
+        elif key in (Qt.Key.Key_Left, Qt.Key.Key_K):
             self.go(-1)
         elif text in ("y", "n"):
             self._choose("boolean", 0 if text == "y" else 1)
@@ -588,7 +590,7 @@ class ReviewPanel(QWidget):
             self.comment.setFocus()
         elif text == "s":
             self.skip()
-        elif text == "u" or event.matches(QKeySequence.Undo):
+        elif text == "u" or event.matches(QKeySequence.StandardKey.Undo):
             self.undo()
         else:
             super().keyPressEvent(event)

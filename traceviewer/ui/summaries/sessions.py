@@ -7,8 +7,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    QSize,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QFont, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -29,6 +37,7 @@ from traceviewer.core.aggregate import SessionSummary, Turn, Update, narrow
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.fmt import duration_ms, plural, timestamp_ms
 from traceviewer.core.search import MAX_PAGE_SIZE, TraceSearcher, search_all
+from traceviewer.ui.common import palette as ui_palette
 from traceviewer.ui.common.tasks import TaskRunner
 from traceviewer.ui.summaries.summary_view import (
     SummaryColumn,
@@ -74,7 +83,8 @@ class TurnModel(QAbstractListModel):
     def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.turns)
 
-    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: QModelIndex | QPersistentModelIndex,
+             role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
         turn = self.turns[index.row()]
@@ -125,7 +135,8 @@ class TurnDelegate(QStyledItemDelegate):
         width = view.viewport().width() if isinstance(view, QListView) else option.rect.width()
         return max(100, width - 2 * (self.PAD + self.MARGIN))
 
-    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
+    def sizeHint(self, option: QStyleOptionViewItem,
+                 index: QModelIndex | QPersistentModelIndex) -> QSize:
         turn: Turn = index.data(Qt.ItemDataRole.UserRole)
         width = self._text_width(option)
         height = 2 * (self.PAD + self.MARGIN)
@@ -138,7 +149,8 @@ class TurnDelegate(QStyledItemDelegate):
         return QFontMetrics(font).boundingRect(
             QRect(0, 0, width, 100_000), Qt.TextFlag.TextWordWrap, text).height()
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
+              index: QModelIndex | QPersistentModelIndex) -> None:
         turn: Turn = index.data(Qt.ItemDataRole.UserRole)
         palette = option.palette
         card = option.rect.adjusted(self.MARGIN, self.MARGIN, -self.MARGIN, -self.MARGIN)
@@ -152,9 +164,9 @@ class TurnDelegate(QStyledItemDelegate):
         painter.drawRoundedRect(card, 6, 6)
         painter.setClipRect(card)
         colours = {
-            "state": QColor("#b3261e") if turn.state == "ERROR"
+            "state": ui_palette.ERROR_TEXT.color() if turn.state == "ERROR"
             else palette.color(QPalette.ColorRole.PlaceholderText),
-            "feedback": QColor("#6b4e00"),
+            "feedback": ui_palette.FEEDBACK_TEXT.color(),
             "label": palette.color(QPalette.ColorRole.PlaceholderText),
             "text": palette.color(QPalette.ColorRole.Text),
         }

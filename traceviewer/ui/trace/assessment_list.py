@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem
 
 from traceviewer.core.model import TraceInfo
+from traceviewer.ui.common import palette
 
 
 class AssessmentList(QTreeWidget):
@@ -31,4 +31,4 @@ class AssessmentList(QTreeWidget):
             if not a.valid:
                 item.setToolTip(0, "Overridden by a newer assessment")
                 for column in range(4):
-                    item.setForeground(column, Qt.gray)
+                    item.setForeground(column, palette.MUTED_TEXT.brush())

@@ -11,16 +11,23 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QVBoxLay
 from traceviewer.core.fmt import duration_ms
 from traceviewer.core.model import Trace
 from traceviewer.core.trace_layout import TreeLayout
+from traceviewer.ui.common import palette
 from traceviewer.ui.common.plain import copy_text, plain_label
 
 
-def _chip(text: str, colour: str, tooltip: str) -> QLabel:
+def _chip(text: str, role: palette.Role, tooltip: str) -> QLabel:
     label = plain_label(text, selectable=False)
     label.setWordWrap(False)
-    label.setStyleSheet(f"background: {colour}; border-radius: 4px; padding: 1px 6px;")
+    _colour_chip(label, role)
     label.setToolTip(tooltip)
     label.hide()
     return label
+
+
+def _colour_chip(chip: QLabel, role: palette.Role) -> None:
+    """Give a chip the background of a palette role (CHIP_OK, ...)."""
+    palette.set_style(chip, "background: $bg; color: $TEXT; border-radius: 4px; padding: 1px 6px;",
+                      bg=role)
 
 
 class TraceHeader(QFrame):
@@ -41,17 +48,17 @@ class TraceHeader(QFrame):
         copy_trace.clicked.connect(lambda: copy_text(self.trace_id.text()))
         self.copy_request = QToolButton(text="Copy", toolTip="Copy the client request id")
         self.copy_request.clicked.connect(lambda: copy_text(self.request_id.text()))
-        self.state = _chip("", "#e6f4ea", "Trace state")
-        self.in_progress = _chip("in progress", "#fef7e0",
+        self.state = _chip("", palette.CHIP_OK, "Trace state")
+        self.in_progress = _chip("in progress", palette.CHIP_WARNING,
                                  "The trace is still running: spans may be missing. Reload "
                                  "(F5) to see more.")
-        self.partial = _chip("", "#fef7e0", "")
-        self.cached = _chip("", "#e8f0fe", "Shown from the local cache. Reload (F5) to fetch "
-                                           "it from the server again.")
+        self.partial = _chip("", palette.CHIP_WARNING, "")
+        self.cached = _chip("", palette.CHIP_INFO, "Shown from the local cache. Reload (F5) to "
+                                                  "fetch it from the server again.")
         self.facts = plain_label()
-        self.facts.setStyleSheet("color: #3c4043")
+        palette.set_style(self.facts, "color: $SECONDARY_TEXT")
         self.tags = plain_label()
-        self.tags.setStyleSheet("color: #5f6368")
+        palette.set_style(self.tags, "color: $MUTED_TEXT")
 
         ids = QHBoxLayout()
         for widget in (QLabel("Trace"), self.trace_id, copy_trace, QLabel("  Request"),
@@ -80,9 +87,7 @@ class TraceHeader(QFrame):
         self.copy_request.setEnabled(bool(info.client_request_id))
         ok = info.state == "OK"
         self.state.setText(info.state)
-        self.state.setStyleSheet(self.state.styleSheet().split("background")[0] +
-                                 f"background: {'#e6f4ea' if ok else '#fce8e6'}; "
-                                 "border-radius: 4px; padding: 1px 6px;")
+        _colour_chip(self.state, palette.CHIP_OK if ok else palette.CHIP_ERROR)
         self.state.show()
         self.in_progress.setVisible(layout.in_progress)
         expected = info.num_spans

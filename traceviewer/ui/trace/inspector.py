@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from traceviewer.core.model import Span
 from traceviewer.core.trace_layout import format_duration, span_tokens
+from traceviewer.ui.common import palette
 from traceviewer.ui.common.cards import Cards, chat_cards, document_cards
 from traceviewer.ui.common.plain import copy_text, plain_label
 
@@ -69,7 +70,7 @@ def span_json(span: Span) -> str:
 class JsonView(QWidget):
     """A value as a collapsible JSON tree or as raw text, with copy."""
 
-    VALUE_ROLE = Qt.UserRole
+    VALUE_ROLE = Qt.ItemDataRole.UserRole
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -95,7 +96,7 @@ class JsonView(QWidget):
         copy = QToolButton(text="Copy", toolTip="Copy the whole value as JSON")
         copy.clicked.connect(lambda: copy_text(to_json_text(self.value)))
         self.empty = plain_label("", selectable=False)
-        self.empty.setStyleSheet("color: #5f6368")
+        palette.set_style(self.empty, "color: $MUTED_TEXT")
         bar = QHBoxLayout()
         bar.addWidget(self.empty, 1)
         bar.addWidget(self.raw_button)
@@ -164,7 +165,7 @@ class Inspector(QWidget):
         font.setPointSizeF(font.pointSizeF() + 1)
         self.title.setFont(font)
         self.summary = plain_label()
-        self.summary.setStyleSheet("color: #3c4043")
+        palette.set_style(self.summary, "color: $SECONDARY_TEXT")
         copy_id = QPushButton("Copy id", toolTip="Copy the span id")
         copy_id.clicked.connect(lambda: self.span and copy_text(self.span.span_id))
         copy_span = QPushButton("Copy span as JSON",
@@ -188,7 +189,7 @@ class Inspector(QWidget):
 
         self.placeholder = plain_label("Select a span in the tree or the timeline.", False)
         self.placeholder.setAlignment(Qt.AlignCenter)
-        self.placeholder.setStyleSheet("color: #5f6368")
+        palette.set_style(self.placeholder, "color: $MUTED_TEXT")
         self.body = QWidget()
         body = QVBoxLayout(self.body)
         body.setContentsMargins(0, 0, 0, 0)

@@ -5,19 +5,23 @@ real roots."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QAbstractItemModel, QModelIndex, Qt
-from PySide6.QtGui import QAction, QBrush, QColor, QFont, QGuiApplication, QIcon
+from PySide6.QtCore import QAbstractItemModel, QByteArray, QModelIndex, Qt
+from PySide6.QtGui import QAction, QFont, QGuiApplication, QIcon, QImage, QPainter, QPixmap
+from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QTreeView
 
 from traceviewer.core.trace_layout import TreeLayout, format_duration, span_tokens
+from traceviewer.ui.common import palette
 from traceviewer.ui.common.plain import plain_tooltip
 
 ICONS = Path(__file__).resolve().parents[2] / "resources" / "icons"
+_SVG_COLOUR = re.compile(r"#[0-9a-fA-F]{6}\b")
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,38 +29,57 @@ class SpanStyle:
     """How one family of span types looks in the tree and on the timeline."""
 
     icon: str
-    color: str
+    color: palette.Role
 
 
 STYLES: tuple[SpanStyle, ...] = (
-    SpanStyle("unknown", "#7a7f87"),
-    SpanStyle("chain", "#3b6fd4"),
-    SpanStyle("agent", "#8e44ad"),
-    SpanStyle("llm", "#e8710a"),
-    SpanStyle("retriever", "#2e9e4f"),
-    SpanStyle("tool", "#138d90"),
-    SpanStyle("reranker", "#8a8a1c"),
-    SpanStyle("parser", "#9c5b2e"),
-    SpanStyle("embedding", "#c2457a"),
+    SpanStyle("unknown", palette.SPAN_UNKNOWN),
+    SpanStyle("chain", palette.SPAN_CHAIN),
+    SpanStyle("agent", palette.SPAN_AGENT),
+    SpanStyle("llm", palette.SPAN_LLM),
+    SpanStyle("retriever", palette.SPAN_RETRIEVER),
+    SpanStyle("tool", palette.SPAN_TOOL),
+    SpanStyle("reranker", palette.SPAN_RERANKER),
+    SpanStyle("parser", palette.SPAN_PARSER),
+    SpanStyle("embedding", palette.SPAN_EMBEDDING),
 )
-ERROR_COLOR = "#d93025"
 MISSING_PARENT = "missing parent"
 
 
-@cache
 def span_icon(name: str) -> QIcon:
-    """The span-type icon `span-<name>.svg` (loaded once)."""
-    return QIcon(str(ICONS / f"span-{name}.svg"))
+    """The span-type icon `span-<name>.svg`, in the colours of the current scheme."""
+    return _span_icon(name, palette.is_dark())
+
+
+@cache
+def _span_icon(name: str, dark: bool) -> QIcon:
+    # The files' colours are placeholders: white is the glyph, any other the family colour.
+    svg = (ICONS / f"span-{name}.svg").read_text(encoding="utf-8")
+    family = {style.icon: style.color for style in STYLES}.get(name, palette.SPAN_MISSING)
+    svg = _SVG_COLOUR.sub(lambda m: (palette.BAR_LABEL if m[0].lower() == palette.BAR_LABEL.light
+                                     else family).hex(dark), svg)
+    icon = QIcon()
+    renderer = QSvgRenderer(QByteArray(svg.encode()))
+    for size in (16, 24, 32, 48):
+        image = QImage(size, size, QImage.Format.Format_ARGB32_Premultiplied)
+        image.fill(0)
+        painter = QPainter(image)
+        renderer.render(painter)
+        painter.end()
+        icon.addPixmap(QPixmap.fromImage(image))
+    return icon
 
 
 # Roles and flags as plain ints: comparing against PySide6's enum members costs microseconds,
 # and data() runs thousands of times per paint.
 _DISPLAY, _DECORATION, _TOOLTIP, _FONT, _ALIGNMENT, _BACKGROUND, _FOREGROUND = (
-    r.value for r in (Qt.DisplayRole, Qt.DecorationRole, Qt.ToolTipRole, Qt.FontRole,
-                      Qt.TextAlignmentRole, Qt.BackgroundRole, Qt.ForegroundRole))
-_FLAGS = Qt.ItemIsEnabled | Qt.ItemIsSelectable
-_NO_FLAGS = Qt.NoItemFlags
-_RIGHT = int((Qt.AlignRight | Qt.AlignVCenter).value)
+    r.value for r in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.DecorationRole,
+                      Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.FontRole,
+                      Qt.ItemDataRole.TextAlignmentRole, Qt.ItemDataRole.BackgroundRole,
+                      Qt.ItemDataRole.ForegroundRole))
+_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+_NO_FLAGS = Qt.ItemFlag.NoItemFlags
+_RIGHT = int((Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter).value)
 
 # Children beyond this many under one parent are added as the view scrolls to them
 # (canFetchMore/fetchMore), so expanding a 100k-child node costs no more than this.
@@ -75,12 +98,20 @@ class SpanTreeModel(QAbstractItemModel):
         self._shown: dict[int, int] = {}  # parent node -> children exposed, for big parents
         self.matches: set[int] = set()
         self.current_match = -1
-        self._error_brush = QBrush(QColor(ERROR_COLOR))
-        self._match_brush = QBrush(QColor(255, 221, 87, 110))
-        self._current_brush = QBrush(QColor(255, 190, 40, 200))
-        self._missing_brush = QBrush(QColor("#7a7f87"))
+        palette.follow(self._colours_changed)
         self._bold = QFont()
         self._bold.setBold(True)
+
+    def _colours_changed(self) -> None:
+        self._error_brush = palette.SPAN_ERROR.brush()
+        self._match_brush = palette.MATCH_ROW.brush()
+        self._current_brush = palette.CURRENT_MATCH_ROW.brush()
+        self._missing_brush = palette.SPAN_MISSING.brush()
+        self._icons = [span_icon(style.icon) for style in STYLES]
+        self._missing_icon = span_icon("missing")
+        if self.layout is not None and self.rowCount():  # icons and text colours: repaint
+            self.dataChanged.emit(self.index(0, 0), self.index(self.rowCount() - 1,
+                                                               len(COLUMNS) - 1))
 
     def set_layout(self, layout: TreeLayout | None) -> None:
         """Show another trace (None: empty)."""
@@ -108,11 +139,13 @@ class SpanTreeModel(QAbstractItemModel):
         return self.createIndex(row, column, node)
 
     def _shown_count(self, bucket: int) -> int:
+        assert self.layout is not None  # rows are only counted, fetched, indexed with a layout
         count = self.layout.child_count[bucket]
         return count if count <= FETCH_CHUNK else self._shown.get(bucket, FETCH_CHUNK)
 
     def _fetch(self, parent: QModelIndex, bucket: int, at_least: int) -> None:
         shown = self._shown_count(bucket)
+        assert self.layout is not None
         total = self.layout.child_count[bucket]
         new = min(total, max(at_least, shown + FETCH_CHUNK))
         if new <= shown:
@@ -122,6 +155,7 @@ class SpanTreeModel(QAbstractItemModel):
         self.endInsertRows()
 
     def _bucket(self, parent: QModelIndex) -> int:
+        assert self.layout is not None
         return parent.internalId() if parent.isValid() else self.layout.top
 
     # QAbstractItemModel ------------------------------------------------------------------
@@ -183,7 +217,7 @@ class SpanTreeModel(QAbstractItemModel):
         if role == _DISPLAY:
             return self._text(lay, node, column)
         if role == _DECORATION:
-            return span_icon(STYLES[lay.style[node]].icon) if column == NAME else None
+            return self._icons[lay.style[node]] if column == NAME else None
         if role == _FOREGROUND:
             return self._error_brush if lay.error[node] else None
         if role == _FONT:
@@ -217,7 +251,7 @@ class SpanTreeModel(QAbstractItemModel):
         if role == _DISPLAY and column == NAME:
             return MISSING_PARENT
         if role == _DECORATION and column == NAME:
-            return span_icon("missing")
+            return self._missing_icon
         if role == _FOREGROUND:
             return self._missing_brush
         if role == _TOOLTIP:
@@ -233,27 +267,27 @@ class SpanTreeView(QTreeView):
         super().__init__(parent)
         self.setModel(model)
         self.setUniformRowHeights(True)
-        self.setVerticalScrollMode(QAbstractItemView.ScrollPerItem)
-        self.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerItem)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setAllColumnsShowFocus(True)
         self.setExpandsOnDoubleClick(True)
         self.setIndentation(14)
         header = self.header()
         header.setStretchLastSection(False)
-        header.setSectionResizeMode(NAME, QHeaderView.Stretch)
+        header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)
         # Wide enough for the longest usual values ("59 min 59 s", "+59 min 59 s", "ERROR").
         metrics = self.fontMetrics()
         for column, sample in ((DURATION, "59 min 59 s"), (START, "+59 min 59 s"),
                                (STATUS, "ERROR"), (TOKENS, "999,999")):
-            header.setSectionResizeMode(column, QHeaderView.Interactive)
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
             self.setColumnWidth(column, metrics.horizontalAdvance(sample) + 16)
-        self.setContextMenuPolicy(Qt.CustomContextMenu)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.customContextMenuRequested.connect(self._context_menu)
         self.setToolTip("Spans of the trace. ←/→ collapse and expand, * expands everything "
                         "below the current span.")
 
     def span_model(self) -> SpanTreeModel:
-        return self.model()
+        return cast(SpanTreeModel, self.model())
 
     def select_node(self, node: int) -> None:
         """Select a node, expanding its ancestors and scrolling it into view."""

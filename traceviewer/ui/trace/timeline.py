@@ -11,17 +11,15 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainter, QPen
+from PySide6.QtGui import QBrush, QFont, QFontMetrics, QPainter, QPen
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from traceviewer.core.fmt import duration_ms
 from traceviewer.core.trace_layout import TreeLayout, format_duration
+from traceviewer.ui.common import palette
 from traceviewer.ui.common.plain import plain_tooltip
-from traceviewer.ui.trace.span_tree import ERROR_COLOR, STYLES
+from traceviewer.ui.trace.span_tree import STYLES
 
-CRITICAL_COLOR = "#202124"
-SELECTED_COLOR = "#1a73e8"
-MATCH_COLOR = "#f9ab00"
 BAR_TOP, BAR_BOTTOM = 0.18, 0.82  # of a row
 LABEL_MIN_PX = 36  # narrower bars get their label beside them
 
@@ -43,16 +41,24 @@ class SpanBars(pg.GraphicsObject):
         self.selected = -1
         self.matches: set[int] = set()
         self.current_match = -1
-        self._brushes = [QBrush(QColor(s.color)) for s in STYLES]
-        self._open_brushes = [QBrush(QColor(s.color).lighter(150)) for s in STYLES]
-        self._error_brush = QBrush(QColor(ERROR_COLOR))
-        self._critical_pen = QPen(QColor(CRITICAL_COLOR), 2)
-        self._selected_pen = QPen(QColor(SELECTED_COLOR), 3)
-        self._match_pen = QPen(QColor(MATCH_COLOR), 2)
         self._font = QFont()
         self._font.setPointSizeF(max(7.0, self._font.pointSizeF() - 1))
         self._metrics = QFontMetrics(self._font)
         self.setAcceptHoverEvents(True)
+        palette.follow(self.colours_changed)
+
+    def colours_changed(self) -> None:
+        """Take the brushes and pens from the palette's current scheme, and repaint."""
+        self._brushes = [s.color.brush() for s in STYLES]
+        self._open_brushes = [QBrush(palette.faded(s.color)) for s in STYLES]
+        self._error_brush = palette.SPAN_ERROR.brush()
+        self._critical_pen = QPen(palette.CRITICAL_PATH.color(), 2)
+        self._selected_pen = QPen(palette.SELECTED.color(), 3)
+        self._match_pen = QPen(palette.MATCH.color(), 2)
+        self._on_bar = palette.BAR_LABEL.color()
+        self._on_open_bar = palette.TEXT.color()
+        self._beside_bar = palette.SECONDARY_TEXT.color()
+        self.update()
 
     def set_layout(self, layout: TreeLayout | None) -> None:
         self.prepareGeometryChange()
@@ -99,7 +105,7 @@ class SpanBars(pg.GraphicsObject):
         rects = [QRectF(a, b, c - a, h) for a, b, c, h in
                  zip(left.tolist(), top.tolist(), right.tolist(), height.tolist(), strict=True)]
 
-        p.setPen(Qt.NoPen)
+        p.setPen(Qt.PenStyle.NoPen)
         error = lay.error[nodes]
         open_ended = lay.open_ended[nodes]
         styles = lay.style[nodes]
@@ -116,7 +122,7 @@ class SpanBars(pg.GraphicsObject):
                 p.setBrush(self._brushes[key])
             p.drawRects(group)
 
-        p.setBrush(Qt.NoBrush)
+        p.setBrush(Qt.BrushStyle.NoBrush)
         critical = [r for j, r in enumerate(rects) if lay.critical[nodes[j]]]
         if critical:
             p.setPen(self._critical_pen)
@@ -131,7 +137,10 @@ class SpanBars(pg.GraphicsObject):
     def _paint_labels(self, p: QPainter, rects: list[QRectF], nodes: np.ndarray,
                       first: float, last: float) -> None:
         p.setFont(self._font)
-        spans = self.layout.trace.spans
+        lay = self.layout
+        assert lay is not None  # only painted with a layout
+        spans = lay.trace.spans
+        open_ended, error = lay.open_ended, lay.error
         for rect, node in zip(rects, nodes.tolist(), strict=True):
             if rect.height() < self._metrics.height() - 2 or not (
                     rect.right() >= first and rect.left() <= last):
@@ -141,34 +150,36 @@ class SpanBars(pg.GraphicsObject):
             # The text box is a little taller than the bar so descenders are not clipped.
             top, height = rect.top() - 2, rect.height() + 4
             left, right = max(rect.left(), first), min(rect.right(), last)
-            align = Qt.AlignLeft
+            align = Qt.AlignmentFlag.AlignLeft
             needed = self._metrics.horizontalAdvance(text)
             after = last - rect.right() - 4
             before = rect.left() - first - 4
             if right - left - 6 >= needed or (
                     right - left >= LABEL_MIN_PX and max(after, before) < needed):
-                p.setPen(QColor("white"))
+                p.setPen(self._on_open_bar if open_ended[node] and not error[node]
+                         else self._on_bar)
                 box = QRectF(left + 3, top, right - left - 6, height)
             else:
                 # Beside the bar: after it, or before it when the bar ends near the right edge.
-                p.setPen(QColor("#3c4043"))
+                p.setPen(self._beside_bar)
                 box = QRectF(rect.right() + 4, top, after, height)
                 if after < min(needed, before):
                     box = QRectF(first, top, before, height)
-                    align = Qt.AlignRight
-            elided = self._metrics.elidedText(text, Qt.ElideRight, int(box.width()))
-            p.drawText(box, Qt.AlignVCenter | align | Qt.TextSingleLine, elided)
+                    align = Qt.AlignmentFlag.AlignRight
+            elided = self._metrics.elidedText(text, Qt.TextElideMode.ElideRight, int(box.width()))
+            p.drawText(box, Qt.AlignmentFlag.AlignVCenter | align | Qt.TextFlag.TextSingleLine,
+                       elided)
 
     def hoverEvent(self, ev) -> None:
         if ev.isExit():
             self.setToolTip("")
             return
         node = self.node_at(ev.pos())
-        if node < 0 or not self.layout.x0[node] <= ev.pos().x() <= self.layout.x1[node] + (
+        lay = self.layout
+        if lay is None or node < 0 or not lay.x0[node] <= ev.pos().x() <= lay.x1[node] + (
                 3 * self.pixelWidth()):
             self.setToolTip("")
             return
-        lay = self.layout
         span = lay.trace.spans[node]
         lines = [span.name, f"{span.span_type} · {span.status}",
                  f"starts +{duration_ms(float(lay.x0[node]))}, "
@@ -225,9 +236,7 @@ class Timeline(QWidget):
         item.showAxis("top")
         item.hideButtons()
         item.layout.setContentsMargins(0, 0, 8, 0)
-        self.plot.setBackground("w")
-        self.axis.setPen(QColor("#5f6368"))
-        self.axis.setTextPen(QColor("#3c4043"))
+        palette.follow(self._colours_changed)
         self.plot.setFocusPolicy(Qt.NoFocus)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -239,6 +248,11 @@ class Timeline(QWidget):
         self.box.clicked.connect(self._clicked)
         self.box.scroll_rows.connect(self.scroll_rows)
         self._row_count = 0
+
+    def _colours_changed(self) -> None:
+        self.plot.setBackground(palette.TIMELINE_BG.color())
+        self.axis.setPen(palette.AXIS.color())
+        self.axis.setTextPen(palette.AXIS_TEXT.color())
 
     def set_layout(self, layout: TreeLayout | None) -> None:
         """Show another trace; the time range fits the whole trace."""
@@ -292,11 +306,12 @@ class Timeline(QWidget):
     def keyPressEvent(self, event) -> None:
         key = event.key()
         actions = {
-            Qt.Key_Plus: lambda: self.zoom(0.5), Qt.Key_Equal: lambda: self.zoom(0.5),
-            Qt.Key_Minus: lambda: self.zoom(2.0), Qt.Key_0: self.fit, Qt.Key_Home: self.fit,
-            Qt.Key_Left: lambda: self.pan(-0.2), Qt.Key_Right: lambda: self.pan(0.2),
-            Qt.Key_Up: lambda: self.step_rows.emit(-1),
-            Qt.Key_Down: lambda: self.step_rows.emit(1),
+            Qt.Key.Key_Plus: lambda: self.zoom(0.5), Qt.Key.Key_Equal: lambda: self.zoom(0.5),
+            Qt.Key.Key_Minus: lambda: self.zoom(2.0),
+            Qt.Key.Key_0: self.fit, Qt.Key.Key_Home: self.fit,
+            Qt.Key.Key_Left: lambda: self.pan(-0.2), Qt.Key.Key_Right: lambda: self.pan(0.2),
+            Qt.Key.Key_Up: lambda: self.step_rows.emit(-1),
+            Qt.Key.Key_Down: lambda: self.step_rows.emit(1),
         }
         action = actions.get(key)
         if action is None:

@@ -37,9 +37,10 @@ from traceviewer.core.model import Trace
 from traceviewer.core.otlp import dump_trace, load_trace_file
 from traceviewer.core.trace_layout import TreeLayout, initial_expansion
 from traceviewer.core.trace_loading import Loaded
+from traceviewer.ui.common import palette
 from traceviewer.ui.common.banner import ErrorBanner
 from traceviewer.ui.common.plain import plain_label
-from traceviewer.ui.common.tasks import TaskRunner
+from traceviewer.ui.common.tasks import TaskRunner, WriteRunner
 from traceviewer.ui.trace.assessment_list import AssessmentList
 from traceviewer.ui.trace.header import TraceHeader
 from traceviewer.ui.trace.inspector import Inspector
@@ -71,7 +72,7 @@ class TraceView(QWidget):
         self._trace_id: str | None = None
         self._runner = TaskRunner(self)
         self._search_runner = TaskRunner(self)
-        self._export_runner = TaskRunner(self)
+        self._export_runner = WriteRunner(self)
         self._discard_runner = TaskRunner(self)
         self._cache_runner = TaskRunner(self)
         self._matches: list[int] = []
@@ -97,7 +98,7 @@ class TraceView(QWidget):
         action = QAction(text, self)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
-            action.setShortcutContext(Qt.WidgetWithChildrenShortcut)
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         action.setToolTip(f"{tip} ({QKeySequence(shortcut).toString()})" if shortcut else tip)
         action.triggered.connect(slot)
         self.addAction(action)
@@ -109,11 +110,11 @@ class TraceView(QWidget):
         self.search.setClearButtonEnabled(True)
         self.match_label = QLabel("")
         self.match_label.setMinimumWidth(90)
-        self.find_action = self._action("Find", QKeySequence.Find, self._focus_search,
+        self.find_action = self._action("Find", QKeySequence.StandardKey.Find, self._focus_search,
                                         "Search inside the trace")
-        self.next_action = self._action("Next", QKeySequence.FindNext,
+        self.next_action = self._action("Next", QKeySequence.StandardKey.FindNext,
                                         lambda: self._step_match(1), "Next match")
-        self.prev_action = self._action("Previous", QKeySequence.FindPrevious,
+        self.prev_action = self._action("Previous", QKeySequence.StandardKey.FindPrevious,
                                         lambda: self._step_match(-1), "Previous match")
         self.expand_action = self._action("Expand all", "Ctrl+Shift+E", self._expand_all,
                                           "Expand every span")
@@ -123,11 +124,11 @@ class TraceView(QWidget):
                                           "Show and select the spans that failed")
         self.fit_action = self._action("Fit timeline", None, self.timeline.fit,
                                        "Show the whole trace duration on the timeline (0)")
-        self.reload_action = self._action("Reload", QKeySequence.Refresh, self.reload,
+        self.reload_action = self._action("Reload", QKeySequence.StandardKey.Refresh, self.reload,
                                           "Fetch the trace from the server again")
-        self.open_action = self._action("Open trace file…", QKeySequence.Open,
+        self.open_action = self._action("Open trace file…", QKeySequence.StandardKey.Open,
                                         self._choose_file, "Open a trace saved as JSON")
-        self.export_action = self._action("Export trace…", QKeySequence.Save,
+        self.export_action = self._action("Export trace…", QKeySequence.StandardKey.Save,
                                           self._choose_export, "Save the trace as JSON")
         self.toolbar = QHBoxLayout()
         self.toolbar.addWidget(self.search, 1)
@@ -151,7 +152,7 @@ class TraceView(QWidget):
         self.progress_bar.setRange(0, 0)
         self.progress_bar.setMaximumWidth(160)
         self.cancel_button = QPushButton("Cancel", toolTip="Stop loading (Esc)")
-        self.cancel_button.setShortcut(QKeySequence(Qt.Key_Escape))
+        self.cancel_button.setShortcut(QKeySequence(Qt.Key.Key_Escape))
         self.cancel_button.clicked.connect(self.cancel)
         self.progress = QWidget()
         row = QHBoxLayout(self.progress)
@@ -167,7 +168,7 @@ class TraceView(QWidget):
         self.progress.hide()
 
     def _build_layout(self) -> None:
-        self.split = QSplitter(Qt.Horizontal)
+        self.split = QSplitter(Qt.Orientation.Horizontal)
         self.split.addWidget(self.tree)
         self.split.addWidget(self.timeline)
         self.side = QTabWidget()
@@ -183,8 +184,8 @@ class TraceView(QWidget):
         self.split.setSizes([560, 420, 420])
         self.empty = plain_label("No trace open.\n\nOpen one from the trace table, press Ctrl+O "
                                  "to open a trace JSON file, or drop a file here.", False)
-        self.empty.setAlignment(Qt.AlignCenter)
-        self.empty.setStyleSheet("color: #5f6368")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        palette.set_style(self.empty, "color: $MUTED_TEXT")
         self.pages = QStackedWidget()
         self.pages.addWidget(self.empty)
         content = QWidget()

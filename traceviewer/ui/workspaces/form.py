@@ -4,7 +4,6 @@ connection test with its results."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -25,10 +24,11 @@ from traceviewer.core import conntest
 from traceviewer.core.errors import TraceViewerError
 from traceviewer.core.redact import redact, register_secret
 from traceviewer.core.workspaces import Workspace, guess_kind
+from traceviewer.ui.common import palette
 from traceviewer.ui.common.plain import plain_label
 
-_STATUS_COLORS = {conntest.OK: "#1e7b34", conntest.WARNING: "#9a6700",
-                  conntest.FAILED: "#b3261e", conntest.SKIPPED: "#6e6e6e"}
+_STATUS_COLORS = {conntest.OK: palette.OK_TEXT, conntest.WARNING: palette.WARNING_TEXT,
+                  conntest.FAILED: palette.ERROR_TEXT, conntest.SKIPPED: palette.MUTED_TEXT}
 
 
 SECRET_PLACEHOLDERS = {
@@ -38,7 +38,7 @@ SECRET_PLACEHOLDERS = {
 }
 
 
-_ERROR_STYLE = "color: #b3261e;"
+_ERROR_STYLE = "color: $ERROR_TEXT;"
 
 
 class MessageLine(QLabel):
@@ -52,13 +52,13 @@ class MessageLine(QLabel):
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
     def show_message(self, text: str) -> None:
-        self.setStyleSheet("")
+        palette.set_style(self, "")
         self.setText(text)
 
     def show_error(self, error: str | Exception) -> None:
         text = str(error) if isinstance(error, TraceViewerError | str) else (
             f"{type(error).__name__}: {error}")
-        self.setStyleSheet(_ERROR_STYLE)
+        palette.set_style(self, _ERROR_STYLE)
         self.setText(redact(text))
 
 
@@ -87,7 +87,7 @@ class StepList(QTableWidget):
         self.insertRow(row)
         for column, text in enumerate((step.status.upper(), step.title, redact(step.detail))):
             self.setItem(row, column, QTableWidgetItem(text))
-        self.item(row, 0).setForeground(QBrush(QColor(_STATUS_COLORS[step.status])))
+        self.item(row, 0).setForeground(_STATUS_COLORS[step.status].brush())
 
     def clear(self) -> None:
         self.setRowCount(0)
@@ -134,7 +134,8 @@ class WorkspaceForm(QWidget):
         self.verify_box.setChecked(True)
         self.verify_warning = plain_label(
             "TLS verification is OFF: anyone on the network path can read the credentials and "
-            "the traces. Prefer a CA bundle.", style=_ERROR_STYLE)
+            "the traces. Prefer a CA bundle.")
+        palette.set_style(self.verify_warning, _ERROR_STYLE)
         self.reviewer_edit = QLineEdit()
         self.reviewer_edit.setPlaceholderText("written as the source of your feedback, "
                                               "e.g. you@example.com")
