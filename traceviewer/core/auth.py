@@ -9,13 +9,34 @@ import base64
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 from traceviewer.core.errors import ConfigError
 from traceviewer.core.redact import register_secret
 
 AuthKind = Literal["none", "token", "basic"]
 _DATABRICKS_HOST_MARKERS = (".cloud.databricks.com", ".azuredatabricks.net", ".gcp.databricks.com")
+
+
+class Authenticator(Protocol):
+    """What `RestClient` asks for each request: `Auth` here, or a Databricks sign-in
+    (`databricks_auth.DatabricksAuth`) whose access tokens expire and are refreshed."""
+
+    @property
+    def kind(self) -> str: ...
+
+    def headers(self) -> dict[str, str]:
+        """The headers to send with the next request (refreshing credentials when needed)."""
+        ...
+
+    def invalidate(self) -> bool:
+        """The server rejected the last headers (HTTP 401): drop them. True when fresh ones
+        may be accepted, so the request is worth sending once more."""
+        ...
+
+    def describe(self, host: str) -> str:
+        """What the server rejected, for an error message."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +89,10 @@ class Auth:
         if self.kind == "basic":
             return {"Authorization": self._basic_value()}
         return {}
+
+    def invalidate(self) -> bool:
+        """Fixed credentials: sending them again would be rejected again."""
+        return False
 
     def describe(self, host: str) -> str:
         """What the server rejected, for an error message: 'the token for <host>' etc."""
