@@ -7,6 +7,8 @@ Without --url it starts a local `mlflow server` in a temporary directory. It log
   - fetch + parse by our core (`RestClient.get_trace`) and by `MlflowClient().get_trace`,
   - parse-only time (bytes already in memory -> `Trace`) for 10k spans and for a 100k-span
     payload synthesized from the real one (ten renamed copies of the subtree under one root),
+    and for both with shuffled key order (the first span's keys reversed; every span's keys
+    in a random order): these must stay within 1.5x of the usual shape,
   - peak RSS of a fresh process that parses the 100k-span payload (with and without touching
     every span's inputs)."""
 
@@ -16,6 +18,7 @@ import argparse
 import base64
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -95,6 +98,19 @@ def synthesize(raw: bytes, copies: int) -> bytes:
     return json.dumps(doc).encode()
 
 
+def shuffled_keys(raw: bytes, every: bool) -> bytes:
+    """The payload with the first span's keys reversed, or (`every`) each span's keys in a
+    random order (seeded): shapes whose batch cuts do not match the first span's."""
+    doc = json.loads(raw)
+    spans = doc["trace"]["spans"]
+    rng = random.Random(14)
+    for i, span in enumerate(spans if every else spans[:1]):
+        keys = list(span)
+        rng.shuffle(keys) if every else keys.reverse()
+        spans[i] = {k: span[k] for k in keys}
+    return json.dumps(doc).encode()
+
+
 # Memory figures come from /proc/self/status in the child: ru_maxrss would carry over the
 # benchmark's own (much larger) peak, because Linux keeps it across exec.
 RSS_CHILD = """
@@ -162,6 +178,12 @@ def main() -> int:
                 print(f"parse only (bytes -> Trace), {label} ({len(payload) / 1e6:.0f} MB): "
                       f"{wall:.3f} s wall, {cpu:.3f} s CPU (target <= {target:g} s); "
                       f"json.loads alone {floor:.3f} s CPU")
+                for shape, every in (("first span's keys reversed", False),
+                                     ("every span's keys shuffled", True)):
+                    odd = shuffled_keys(payload, every)
+                    odd_wall, odd_cpu = median_time(lambda p=odd: parse_trace(p), repeats)
+                    print(f"  {shape}: {odd_wall:.3f} s wall, {odd_cpu:.3f} s CPU = "
+                          f"{odd_cpu / cpu:.2f}x the usual shape's CPU (target <= 1.5x)")
 
             path = Path(tmp) / "big.json"
             path.write_bytes(big)

@@ -34,6 +34,7 @@ _PLACEHOLDER = "\x00spans"
 _PLACEHOLDER_JSON = json.dumps(_PLACEHOLDER)
 _CHUNK = 2 * 1024 * 1024  # bytes decoded to text at a time
 _BATCH_CHARS = 32 * 1024  # a few milliseconds of decoding, even on a slow machine
+_MAX_BATCH_CHARS = 4 * _BATCH_CHARS  # how far past a batch's start its end is looked for
 
 
 def _chunks(raw: bytes | str) -> Iterator[str]:
@@ -68,10 +69,22 @@ class _Window:
         return pos - start
 
     def ensure(self, pos: int, chars: int) -> int:
-        """Grow until `chars` characters follow `pos` (or the document ends); return `pos`."""
-        while len(self.text) - pos < chars and not self.eof:
-            pos = self.grow(pos)
-        return pos
+        """Grow until `chars` characters follow `pos` (or the document ends), dropping the text
+        before `pos`; return `pos` in the new text. The chunks are joined once, so growing by
+        many chunks copies the text once, not once per chunk."""
+        if len(self.text) - pos >= chars or self.eof:
+            return pos
+        parts = [self.text[pos:]]
+        have = len(parts[0])
+        while have < chars:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                self.eof = True
+                break
+            parts.append(chunk)
+            have += len(chunk)
+        self.text = "".join(parts)
+        return 0
 
     def skip_ws(self, pos: int) -> int:
         while True:
@@ -103,10 +116,13 @@ def _spans_array(window: _Window, pos: int, token: CancelToken | None) -> tuple[
     past its ']'.
 
     The elements are decoded in batches: a batch ends at a '}' followed by ',' and the start of
-    an element like the first one (for elements that are arrays: a ']' followed by ',' and '['),
-    about _BATCH_CHARS further on. If that '}' or ']' was not the end of an element (it was
-    inside a string or a nested value), the batch is not valid JSON on its own and the next
-    _BATCH_CHARS are decoded element by element instead; so are the last ones.
+    an element like the current one (for elements that are arrays: a ']' followed by ',' and
+    '['), between _BATCH_CHARS and _MAX_BATCH_CHARS further on. If there is no such cut (the
+    elements list their keys in another order, or are huge), or that '}' or ']' was not the
+    end of an element (it was inside a string or a nested value), the next _BATCH_CHARS are
+    decoded element by element instead, and the cut pattern is taken afresh from the element
+    after them; so are the last ones decoded. Every step scans a bounded stretch of text past
+    what it decodes, so the work is linear in the input whatever its shape.
     Batches rather than single elements, so that the decoder shares the key strings of a batch
     as `json.loads` shares them over a document."""
     scan = json.JSONDecoder().raw_decode
@@ -114,24 +130,26 @@ def _spans_array(window: _Window, pos: int, token: CancelToken | None) -> tuple[
     pos = window.skip_ws(window.ensure(pos, 2 * _BATCH_CHARS))
     if window.text.startswith("]", pos):
         return items, pos + 1
-    head = _FIRST_KEY.match(window.text, pos)
-    if head is not None:
-        batch_end = re.compile(r"\}[ \t\n\r]*,[ \t\n\r]*" + re.escape(head.group()))
-    else:
-        batch_end = _ARRAY_END if window.text.startswith("[", pos) else _NEVER
+    batch_end = _cut_pattern(window.text, pos)
     single = 0  # characters left to decode element by element
     while True:
-        pos = window.ensure(pos, 2 * _BATCH_CHARS)
+        pos = window.ensure(pos, _MAX_BATCH_CHARS)
         text, end = window.text, None
         if single <= 0:
-            cut = batch_end.search(text, pos + _BATCH_CHARS)
-            if cut is not None:
+            if batch_end is None:
+                batch_end = _cut_pattern(text, pos)
+            cut = batch_end.search(text, pos + _BATCH_CHARS, pos + _MAX_BATCH_CHARS)
+            if cut is None:
+                single = _BATCH_CHARS
+                batch_end = None  # retry with the shape of the element after the singles
+            else:
                 try:
                     items += json.loads(f"[{text[pos:cut.start() + 1]}]")
                     end = cut.start() + 1
                 except ValueError:
                     single = _BATCH_CHARS
         if end is None:
+            want = _MAX_BATCH_CHARS
             while True:  # an element longer than the window: grow it and try again
                 try:
                     item, end = scan(text, pos)
@@ -139,7 +157,9 @@ def _spans_array(window: _Window, pos: int, token: CancelToken | None) -> tuple[
                 except ValueError:
                     if window.eof:
                         raise
-                    pos = window.grow(pos)
+                    # Doubling: a huge element is rescanned a logarithmic number of times.
+                    want = 2 * max(want, len(text) - pos)
+                    pos = window.ensure(pos, want)
                     text = window.text
             items.append(item)
             single -= end - pos
@@ -152,6 +172,14 @@ def _spans_array(window: _Window, pos: int, token: CancelToken | None) -> tuple[
             return items, pos
         if sep != ",":
             raise ValueError(f"Expecting ',' or ']' in the span list near: {sep!r}")
+
+
+def _cut_pattern(text: str, pos: int) -> re.Pattern[str]:
+    """Where an element shaped like the one at `pos` ends and the next one starts."""
+    head = _FIRST_KEY.match(text, pos)
+    if head is not None:
+        return re.compile(r"\}[ \t\n\r]*,[ \t\n\r]*" + re.escape(head.group()))
+    return _ARRAY_END if text.startswith("[", pos) else _NEVER
 
 
 def _put_back(doc: Any, spans: list[Any]) -> bool:
