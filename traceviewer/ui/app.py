@@ -8,6 +8,7 @@ import sys
 import time
 from argparse import Namespace
 from pathlib import Path
+from typing import cast
 
 from PySide6.QtCore import QThreadPool, QTimer
 from PySide6.QtWidgets import QApplication, QWidget
@@ -38,7 +39,7 @@ def application() -> QApplication:
         app.setDesktopFileName(APP_ID)  # matches the installed desktop entry (Wayland icon)
         app.setWindowIcon(app_icon())
         palette.apply_forced_scheme(app)  # TRACEVIEWER_COLOR_SCHEME=dark|light
-    return app
+    return cast(QApplication, app)  # the GUI's one instance is always a QApplication
 
 
 def capture_when_loaded(window: QWidget, path: str, on_saved) -> None:

@@ -75,7 +75,7 @@ class AssessmentsPanel(QWidget):
         self.schemas: tuple[LabelSchema, ...] = ()
         self.dialog: LabelDialog | None = None
         self.confirm_box: QMessageBox | None = None
-        self._undo: list[tuple[str, Callable[[], None]]] = []
+        self._undo: list[tuple[str, Callable[[], object]]] = []  # undo's result is unused
         self._runner = TaskRunner(self)
 
         self.banner = ErrorBanner()
@@ -191,14 +191,15 @@ class AssessmentsPanel(QWidget):
                            f"HUMAN {body.get('source', {}).get('source_id', '')}", "",
                            _queued_text(item)])
         for i in range(self.tree.topLevelItemCount() if selected else 0):
-            if self.tree.topLevelItem(i).data(0, _ID_ROLE) == selected:
-                self.tree.setCurrentItem(self.tree.topLevelItem(i))
+            top = self.tree.topLevelItem(i)
+            if top is not None and top.data(0, _ID_ROLE) == selected:
+                self.tree.setCurrentItem(top)
         self._update_buttons()
 
     def _row(self, texts: list[str]) -> QTreeWidgetItem:
         # QTreeWidgetItem text is plain text: untrusted values never render as markup.
         row = QTreeWidgetItem(self.tree, [t.replace("\n", " ") for t in texts])
-        row.setToolTip(3, plain_tooltip(texts[3]))
+        row.setToolTip(3, plain_tooltip(texts[3]) or "")
         return row
 
     def selected_id(self) -> str | None:
@@ -243,7 +244,7 @@ class AssessmentsPanel(QWidget):
         self.dialog.accepted.connect(accepted)
         self.dialog.open()
 
-    def _queued(self, description: str, undo: Callable[[], None]) -> None:
+    def _queued(self, description: str, undo: Callable[[], object]) -> None:
         self._undo.append((description, undo))
         self.changed.emit()
         self.outbox_sender.kick()

@@ -4,6 +4,7 @@ schemas of a workspace and experiment."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -207,15 +208,19 @@ class SchemaDialog(QDialog):
         """The schemas in the table (ConfigError names a row that is not valid)."""
         out = []
         for row in range(self.table.rowCount()):
-            name = (self.table.item(row, 0).text() if self.table.item(row, 0) else "").strip()
+            name_item, options_item = self.table.item(row, 0), self.table.item(row, 2)
+            name = (name_item.text() if name_item else "").strip()
             if not name:
                 continue
-            options = self.table.item(row, 2).text() if self.table.item(row, 2) else ""
+            options = options_item.text() if options_item else ""
+            kind = cast(QComboBox, self.table.cellWidget(row, 1))
+            required, comment = self.table.item(row, 3), self.table.item(row, 4)
+            assert required is not None and comment is not None  # set by add_row
             out.append(LabelSchema(
-                name, self.table.cellWidget(row, 1).currentText(),
+                name, kind.currentText(),
                 options=tuple(o.strip() for o in options.split(",") if o.strip()),
-                required=self.table.item(row, 3).checkState() == Qt.CheckState.Checked,
-                comment=self.table.item(row, 4).checkState() == Qt.CheckState.Checked))
+                required=required.checkState() == Qt.CheckState.Checked,
+                comment=comment.checkState() == Qt.CheckState.Checked))
         return out
 
     def save(self) -> None:

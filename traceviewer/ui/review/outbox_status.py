@@ -148,7 +148,8 @@ class ParkedDialog(QDialog):
                 "refused" if item.state == "parked" else "pending", change, item.trace_id,
                 str(item.target), queued, item.last_error or ""])
             row.setData(0, Qt.ItemDataRole.UserRole, item.item_id)
-        self.list.setCurrentItem(self.list.topLevelItem(0))
+        if (first := self.list.topLevelItem(0)) is not None:
+            self.list.setCurrentItem(first)
 
     def _act(self, action: Callable[[int], None]) -> None:
         current = self.list.currentItem()

@@ -216,7 +216,7 @@ class Inspector(QWidget):
                  f"span {span.span_id}"]
         tokens = span_tokens(span)
         if tokens is not None:
-            usage = span.token_usage
+            usage = span.token_usage or {}  # set: it has tokens
             facts.append(f"{tokens:,} tokens ({usage.get('input_tokens', '?')} in, "
                          f"{usage.get('output_tokens', '?')} out)")
         if span.status_message:

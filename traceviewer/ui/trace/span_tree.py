@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 from PySide6.QtCore import QAbstractItemModel, QByteArray, QModelIndex, Qt

@@ -151,7 +151,8 @@ class TraceView(QWidget):
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, 0)
         self.progress_bar.setMaximumWidth(160)
-        self.cancel_button = QPushButton("Cancel", toolTip="Stop loading (Esc)")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop loading (Esc)")
         self.cancel_button.setShortcut(QKeySequence(Qt.Key.Key_Escape))
         self.cancel_button.clicked.connect(self.cancel)
         self.progress = QWidget()
@@ -337,8 +338,8 @@ class TraceView(QWidget):
         # Once the new trace is painted: freeing and caching would compete with the first paint.
         if previous:
             QTimer.singleShot(AFTER_PAINT_MS, self, lambda: self._discard(previous))
-        if loaded.cache_as is not None:
-            QTimer.singleShot(AFTER_PAINT_MS, self, lambda: self._store(loaded.cache_as, trace))
+        if (key := loaded.cache_as) is not None:
+            QTimer.singleShot(AFTER_PAINT_MS, self, lambda: self._store(key, trace))
         if self.search.text():
             self._run_search()
         self.trace_shown.emit(trace)
@@ -348,6 +349,7 @@ class TraceView(QWidget):
 
     def _release(self) -> list[TreeLayout]:
         """Stop showing the trace; return it in a list for `discard`."""
+        assert self.model.layout is not None  # only called with a trace shown
         holder = [self.model.layout]
         self.trace = None
         self._matches, self._match_pos = [], -1
@@ -384,7 +386,7 @@ class TraceView(QWidget):
         if row_height <= 0:
             row_height = max(self.tree.sizeHintForRow(0), 1)
         wanted = self.tree.viewport().height() // row_height + 2
-        rows = []
+        rows: list[int] = []
         while index.isValid() and len(rows) < wanted:
             rows.append(self.model.node(index))
             index = self.tree.indexBelow(index)

@@ -85,17 +85,23 @@ class StepList(QTableWidget):
     def add_step(self, step: conntest.Step) -> None:
         row = self.rowCount()
         self.insertRow(row)
-        for column, text in enumerate((step.status.upper(), step.title, redact(step.detail))):
-            self.setItem(row, column, QTableWidgetItem(text))
-        self.item(row, 0).setForeground(_STATUS_COLORS[step.status].brush())
+        texts = (step.status.upper(), step.title, redact(step.detail))
+        items = [QTableWidgetItem(text) for text in texts]
+        for column, item in enumerate(items):
+            self.setItem(row, column, item)
+        items[0].setForeground(_STATUS_COLORS[step.status].brush())
 
     def clear(self) -> None:
         self.setRowCount(0)
 
     def rows(self) -> dict[str, tuple[str, str]]:
         """{check: (status, result)} of the steps shown."""
-        return {self.item(r, 1).text(): (self.item(r, 0).text(), self.item(r, 2).text())
+        return {self._text(r, 1): (self._text(r, 0), self._text(r, 2))
                 for r in range(self.rowCount())}
+
+    def _text(self, row: int, column: int) -> str:
+        item = self.item(row, column)
+        return item.text() if item else ""
 
 
 class WorkspaceForm(QWidget):
