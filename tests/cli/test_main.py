@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -60,3 +61,36 @@ def test_demo_refuses_a_port_in_use(capsys):
         port = taken.getsockname()[1]
         assert main(["demo", "--no-gui", "--port", str(port)]) == 2
     assert f"Port {port} is in use" in capsys.readouterr().err
+
+
+def test_a_broken_gui_filter_exits_with_its_message_and_no_traceback(tmp_path):
+    # It used to race Qt's teardown and print "Signal source has been deleted" in half the runs.
+    script = Path(sys.executable).with_name("traceviewer")
+    for _ in range(5):
+        result = subprocess.run([str(script), "--filter", "'broken", "--screenshot",
+                                 str(tmp_path / "x.png")], capture_output=True, text=True,
+                                timeout=120)
+        assert result.returncode == 2
+        assert "Traceback" not in result.stderr and "RuntimeError" not in result.stderr
+        assert result.stderr.strip() == ("traceviewer: Unterminated ' quote starting at "
+                                         "character 1.")
+
+
+def test_a_runner_with_a_task_in_flight_at_exit_prints_no_traceback():
+    # A window left alive when Python exits destroys its runners after `activity` is gone.
+    code = """
+import threading
+from traceviewer.ui.app import application
+from traceviewer.ui.common.tasks import TaskRunner
+app = application()
+release = threading.Event()
+runners = [TaskRunner() for _ in range(20)]
+for runner in runners:
+    runner.start(lambda token: release.wait(0.5), lambda _: None)
+raise SystemExit(3)
+"""
+    for _ in range(3):
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                timeout=120, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+        assert result.returncode == 3
+        assert "Traceback" not in result.stderr, result.stderr

@@ -50,6 +50,19 @@ def test_no_workspace_shows_the_first_run_screen(qtbot):
     assert w.pages.currentWidget() is w.first_run
 
 
+def test_a_damaged_workspace_file_is_named_on_the_first_run_screen(qtbot):
+    path = WorkspaceStore().path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"{not json")
+    w = window(qtbot)
+    w.show()
+    w.load_workspaces()
+    assert w.pages.currentWidget() is w.first_run
+    assert w.banner.isVisible()
+    assert str(path) in w.banner.label.text()
+    assert not path.exists() and list(path.parent.glob(path.name + ".corrupt-*"))
+
+
 def test_switching_workspaces_keeps_each_ones_experiment_and_filter(qtbot, mlflow_server):
     store = WorkspaceStore()
     store.upsert(Workspace("first", mlflow_server.url))
@@ -62,17 +75,17 @@ def test_switching_workspaces_keeps_each_ones_experiment_and_filter(qtbot, mlflo
     shown_ids(qtbot, w)
 
     w.workspace_box.setCurrentText("second")
-    qtbot.waitUntil(lambda: w.client is not None and bool(w.experiments.model.rows),
+    qtbot.waitUntil(lambda: w.app_model.client is not None and bool(w.experiments.model.rows),
                     timeout=WAIT_MS)
-    assert w.experiment is None  # nothing remembered for this workspace yet
+    assert w.app_model.experiment is None  # nothing remembered for this workspace yet
     w.open_experiment(BIG_EXPERIMENT)
-    assert w.experiment is not None and w.experiment.name == BIG_EXPERIMENT
+    assert w.app_model.experiment is not None and w.app_model.experiment.name == BIG_EXPERIMENT
     assert w.browser.builder.text.text() == ""
     shown_ids(qtbot, w)
 
     w.workspace_box.setCurrentText("first")
-    qtbot.waitUntil(lambda: w.experiment is not None and w.experiment.name == PROD_EXPERIMENT,
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: w.app_model.experiment is not None
+                    and w.app_model.experiment.name == PROD_EXPERIMENT, timeout=WAIT_MS)
     assert w.browser.builder.text.text() == "status = 'ERROR'"
     assert {t.state for t in w.browser.model.rows} <= {"ERROR"}
 

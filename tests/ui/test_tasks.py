@@ -5,7 +5,7 @@ import threading
 from PySide6.QtCore import QObject, QThread
 from PySide6.QtWidgets import QApplication
 
-from traceviewer.ui.common.tasks import TaskRunner, activity
+from traceviewer.ui.common.tasks import TaskRunner, WriteRunner, activity
 
 
 def test_result_is_delivered_on_the_gui_thread(qtbot):
@@ -85,3 +85,37 @@ def test_a_runner_destroyed_mid_task_ends_its_activity(qtbot):
     owner.deleteLater()
     qtbot.waitUntil(lambda: activity.running == 0)
     release.set()
+
+
+def test_a_write_never_cancels_a_write_in_flight_and_both_report(qtbot):
+    writer = WriteRunner()
+    release = threading.Event()
+    done = []
+
+    def slow(token):
+        release.wait(5)
+        return "first"
+
+    writer.start(slow, done.append)
+    writer.start(lambda token: "second", done.append)
+    qtbot.waitUntil(lambda: done == ["second"])
+    release.set()
+    qtbot.waitUntil(lambda: done == ["second", "first"])
+    assert not writer.busy
+
+
+def test_a_write_callback_runs_on_the_gui_thread(qtbot):
+    writer = WriteRunner()
+    seen = []
+    writer.start(lambda token: 1,
+                 lambda _: seen.append(QThread.currentThread()
+                                       is QApplication.instance().thread()))
+    qtbot.waitUntil(lambda: bool(seen))
+    assert seen == [True]
+
+
+def test_a_failure_without_an_error_callback_still_reaches_the_user(qtbot):
+    for runner in (TaskRunner(), WriteRunner()):
+        with qtbot.waitSignal(activity.unhandled_failure, timeout=5000) as blocker:
+            runner.start(lambda token: 1 / 0, lambda _: None)
+        assert isinstance(blocker.args[0], ZeroDivisionError)

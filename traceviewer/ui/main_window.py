@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from traceviewer.core import filters, paths, search
 from traceviewer.core.app_model import AppModel
 from traceviewer.core.client import RestClient
+from traceviewer.core.errors import ConfigError
 from traceviewer.core.model import Experiment, TraceInfo
 from traceviewer.core.workspaces import Workspace, WorkspaceMemory, WorkspaceStore, open_client
 from traceviewer.ui.about import AboutDialog
@@ -96,7 +97,7 @@ class MainWindow(QMainWindow):
         self.sessions.open_trace.connect(self.open_trace)
         self.users = UsersView()
         self.users.show_filtered.connect(self._show_filtered)
-        self._stale_views = {self.sessions, self.users}
+        self._stale_views: set[SessionsView | UsersView] = {self.sessions, self.users}
         self.outbox_sender = OutboxSender(parent=self)
         self.review = ReviewPanel(self.outbox_sender, app_model=self.app_model)
         self.browser.review_requested.connect(self.start_review)
@@ -124,8 +125,7 @@ class MainWindow(QMainWindow):
 
         browse = QWidget()
         layout = QVBoxLayout(browse)
-        layout.setContentsMargins(6, 6, 6, 0)
-        layout.addWidget(self.banner)
+        layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.splitter, 1)
         self.first_run = FirstRunScreen(self.store)
         self.first_run.workspaces_changed.connect(lambda name: self.load_workspaces(select=name))
@@ -134,7 +134,12 @@ class MainWindow(QMainWindow):
         self.pages = QStackedWidget()
         self.pages.addWidget(browse)
         self.pages.addWidget(self.first_run)
-        self.setCentralWidget(self.pages)
+        central = QWidget()  # the banner stays visible on the first-run page too
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(6, 6, 6, 0)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.pages, 1)
+        self.setCentralWidget(central)
 
         self.connection_label = QLabel("Not connected")
         self.connection_label.setTextFormat(Qt.TextFormat.PlainText)
@@ -144,6 +149,8 @@ class MainWindow(QMainWindow):
         self.busy.setToolTip("Loading…")
         self.busy.hide()
         activity.busy_changed.connect(self.busy.setVisible)
+        # A bound method, so the connection ends with the window.
+        activity.unhandled_failure.connect(self._show_unhandled)
         self.statusBar().addPermanentWidget(OutboxStatus(self.outbox_sender))
         self.statusBar().addPermanentWidget(self.busy)
         self.statusBar().addPermanentWidget(self.connection_label)
@@ -162,18 +169,9 @@ class MainWindow(QMainWindow):
         self.resize(1280, 800)
         self._restore_layout()
 
-    # The app model's state.
-    @property
-    def workspace(self) -> Workspace | None:
-        return self.app_model.workspace
-
-    @property
-    def client(self) -> RestClient | None:
-        return self.app_model.client
-
-    @property
-    def experiment(self) -> Experiment | None:
-        return self.app_model.experiment
+    def _show_unhandled(self, exc: Exception) -> None:
+        """A background failure no view handled."""
+        self.banner.show_error(f"Something failed in the background: {exc}")
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -198,7 +196,11 @@ class MainWindow(QMainWindow):
     def load_workspaces(self, select: str | None = None) -> None:
         """Fill the workspace selector from the config and connect to `select` (or the last
         used, or the first)."""
-        names = [ws.name for ws in self.store.list()]
+        try:
+            names = [ws.name for ws in self.store.list()]
+        except ConfigError as exc:  # a damaged config: kept aside, the message says where
+            self.banner.show_error(str(exc))
+            names = []
         last = self.memory.current
         target = select if select in names else (last if last in names else None)
         if target is None and names:
@@ -218,8 +220,9 @@ class MainWindow(QMainWindow):
             self._on_workspace_chosen(target)
 
     def manage_workspaces(self) -> None:
+        workspace = self.app_model.workspace
         dialog = WorkspaceManager(self.store, self,
-                                  select=self.workspace.name if self.workspace else None)
+                                  select=workspace.name if workspace else None)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.workspaces_changed.connect(lambda name: self.load_workspaces(select=name or None))
         dialog.open()
@@ -239,7 +242,7 @@ class MainWindow(QMainWindow):
         process.setProcessChannelMode(QProcess.ProcessChannelMode.ForwardedErrorChannel)
 
         def output() -> None:
-            text = bytes(process.readAllStandardOutput()).decode(errors="replace")
+            text = bytes(process.readAllStandardOutput().data()).decode(errors="replace")
             if "MLflow server:" in text:
                 self.statusBar().showMessage("Demo server started.", 5000)
                 self.load_workspaces(select="demo")
@@ -289,21 +292,22 @@ class MainWindow(QMainWindow):
 
     def _on_connected(self, result: tuple[RestClient, str]) -> None:
         client, version = result
-        assert self.workspace is not None
-        self.connection_label.setText(f"{self.workspace.host} · MLflow {version}")
+        workspace = self.app_model.workspace
+        assert workspace is not None
+        self.connection_label.setText(f"{workspace.host} · MLflow {version}")
         if self._pending_experiment is None:
-            self._pending_experiment = (self.memory.get(self.workspace.name).last_experiment
-                                        or self.workspace.default_experiment)
+            self._pending_experiment = (self.memory.get(workspace.name).last_experiment
+                                        or workspace.default_experiment)
         self.app_model.set_client(client)
         self.experiments.set_client(client)
         if self._pending_trace:
             self.open_trace(self._pending_trace)
 
     def _on_connect_failed(self, exc: Exception) -> None:
-        host = self.workspace.host if self.workspace else "the server"
+        host = self.app_model.workspace.host if self.app_model.workspace else "the server"
         self.connection_label.setText(f"Not connected to {host}")
         self.banner.show_error(f"Cannot connect: {exc}", retry=lambda: self._connect_to(
-            self.workspace))
+            self.app_model.workspace))
 
     # Experiments
     def open_experiment(self, name_or_id: str) -> None:
@@ -352,8 +356,9 @@ class MainWindow(QMainWindow):
 
     def _load_current_view(self) -> None:
         """Sessions and users load when their tab is shown, once per query."""
-        view = self.tabs.currentWidget()
-        if view not in self._stale_views:
+        current = self.tabs.currentWidget()
+        view = next((v for v in self._stale_views if v is current), None)
+        if view is None:
             return
         self._stale_views.discard(view)
         scope = self.app_model.scope
@@ -380,7 +385,7 @@ class MainWindow(QMainWindow):
 
     def start_review(self, trace_ids: list[str]) -> None:
         """Review these traces, or (none given) the traces of the browser's filter."""
-        scope, workspace = self.app_model.scope, self.workspace
+        scope, workspace = self.app_model.scope, self.app_model.workspace
         if scope is None or workspace is None:
             self.statusBar().showMessage("Open an experiment first.", 5000)
             return
@@ -397,22 +402,22 @@ class MainWindow(QMainWindow):
     # Traces
     def open_trace(self, trace_id: str) -> None:
         """Show this trace in the Trace tab (once connected)."""
-        if self.client is None:
+        if self.app_model.client is None:
             self._pending_trace = trace_id
             return
         self._pending_trace = None
         self.tabs.setCurrentWidget(self.trace_view)
-        self.trace_view.open_trace(self.client, trace_id)
+        self.trace_view.open_trace(self.app_model.client, trace_id)
 
     def _show_assessments(self, trace) -> None:
         """Assessments of a trace from the server are editable; a trace from a file has none
         to edit here."""
-        editable = self.trace_view.from_server and self.client is not None \
-            and self.workspace is not None
-        self.assessments.setEnabled(editable)
-        if editable:
-            self.assessments.show_trace(trace.info, self.client, self.workspace)
+        client, workspace = self.app_model.client, self.app_model.workspace
+        if self.trace_view.from_server and client is not None and workspace is not None:
+            self.assessments.setEnabled(True)
+            self.assessments.show_trace(trace.info, client, workspace)
         else:
+            self.assessments.setEnabled(False)
             self.assessments.tree.clear()
 
     def _open_file_dialog(self) -> None:
@@ -439,7 +444,7 @@ class MainWindow(QMainWindow):
     def open_by_id(self, text: str) -> None:
         """Open a trace by id; anything else is looked up as a client request id in the
         current experiment."""
-        client, experiment = self.client, self.experiment
+        client, experiment = self.app_model.client, self.app_model.experiment
         if text.startswith("tr-") or client is None or experiment is None:
             self.open_trace(text)
             return

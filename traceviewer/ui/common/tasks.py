@@ -5,6 +5,10 @@ pool and delivers the result, the error or progress back on the GUI thread. A ru
 slot: starting a new task cancels the previous one and its late results are dropped, so typing
 into a filter or clicking through traces never queues a backlog or shows stale data.
 
+`WriteRunner` is for changes (saving a workspace, writing a file): writes never cancel each
+other and always report. A failure no caller handles reaches `activity.unhandled_failure`,
+which the main window shows in its banner.
+
 Widgets are only touched in the callbacks, which always run on the GUI thread."""
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 from traceviewer.core.cancel import CancelToken
@@ -39,12 +44,18 @@ class _Job(QRunnable):
         try:
             result = self._fn(self._token)
         except Cancelled:
-            self._relay.failed.emit(self._generation, Cancelled("cancelled"))
+            self._send("failed", Cancelled("cancelled"))
         except Exception as exc:  # every failure reaches the user through on_error
             log.warning("background task failed: %s", exc, exc_info=True)
-            self._relay.failed.emit(self._generation, exc)
+            self._send("failed", exc)
         else:
-            self._relay.done.emit(self._generation, result)
+            self._send("done", result)
+
+    def _send(self, signal: str, value: Any) -> None:
+        try:
+            getattr(self._relay, signal).emit(self._generation, value)
+        except RuntimeError:  # the runner was destroyed (a window closed, the app exiting)
+            self._token.cancel()
 
 
 class Activity(QObject):
@@ -54,6 +65,7 @@ class Activity(QObject):
 
     busy_changed = Signal(bool)
     idle = Signal()
+    unhandled_failure = Signal(object)  # an Exception of a task started without on_error
 
     def __init__(self) -> None:
         super().__init__()
@@ -74,8 +86,26 @@ class Activity(QObject):
 activity = Activity()
 
 
-class TaskRunner(QObject):
-    """One slot of background work: latest request wins."""
+def _finish_if_alive() -> None:
+    """A runner destroyed with a task in flight ends it for `activity`, unless Python's exit has
+    already deleted `activity` itself."""
+    if shiboken6.isValid(activity):
+        activity._finished()
+
+
+def _call(callback: Callable[[Any], None] | None, value: Any, failed: bool) -> None:
+    """Deliver a task's result or failure; a failure nobody handles still reaches the user."""
+    if isinstance(value, Cancelled):
+        return
+    if callback is not None:
+        callback(value)
+    elif failed:
+        activity.unhandled_failure.emit(value)
+
+
+class _Runner(QObject):
+    """Receives a relay's results on the GUI thread (bound slots: a lambda would run in the
+    worker's thread) and hands them to `_deliver`."""
 
     busy_changed = Signal(bool)
 
@@ -84,6 +114,24 @@ class TaskRunner(QObject):
         self._relay = _Relay()
         self._relay.done.connect(self._on_done)
         self._relay.failed.connect(self._on_failed)
+
+    def _deliver(self, generation: int, index: int, value: Any) -> None:
+        raise NotImplementedError
+
+    @Slot(int, object)
+    def _on_done(self, generation: int, result: Any) -> None:
+        self._deliver(generation, 0, result)
+
+    @Slot(int, object)
+    def _on_failed(self, generation: int, exc: Exception) -> None:
+        self._deliver(generation, 1, exc)
+
+
+class TaskRunner(_Runner):
+    """One slot of background work: latest request wins."""
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
         self._relay.progressed.connect(self._on_progress)
         self._generation = 0
         self._token: CancelToken | None = None
@@ -91,7 +139,12 @@ class TaskRunner(QObject):
         # A runner destroyed with a task in flight (its window closed) ends that task for
         # `activity` too; the flag outlives the Python wrapper in the closure.
         self._in_flight = in_flight = [False]
-        self.destroyed.connect(lambda *_: in_flight[0] and activity._finished())
+
+        def finish_in_flight(*_: object) -> None:
+            if in_flight[0]:
+                _finish_if_alive()
+
+        self.destroyed.connect(finish_in_flight)
 
     @property
     def busy(self) -> bool:
@@ -133,22 +186,59 @@ class TaskRunner(QObject):
         # The callback may start the next step of a chain; count this task as finished only
         # afterwards so that `activity.idle` does not fire between two steps.
         try:
-            if callback is not None and not isinstance(value, Cancelled):
-                callback(value)
+            _call(callback, value, failed=index == 1)
         finally:
             activity._finished()
             if self._token is None:
                 self.busy_changed.emit(False)
 
     @Slot(int, object)
-    def _on_done(self, generation: int, result: Any) -> None:
-        self._deliver(generation, 0, result)
-
-    @Slot(int, object)
-    def _on_failed(self, generation: int, exc: Exception) -> None:
-        self._deliver(generation, 1, exc)
-
-    @Slot(int, object)
     def _on_progress(self, generation: int, value: Any) -> None:
         if generation == self._generation and self._callbacks[2] is not None:
             self._callbacks[2](value)
+
+
+class WriteRunner(_Runner):
+    """Background writes (Anki's `CollectionOp`, where `TaskRunner` is its `QueryOp`): each write
+    runs to its end and always reports, and starting one never cancels another in flight. A
+    failure without `on_error` goes to `activity.unhandled_failure`."""
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._generation = 0
+        self._pending: dict[int, tuple[Callable | None, Callable | None]] = {}
+        self._in_flight = in_flight = [0]  # outlives the Python wrapper, as in TaskRunner
+
+        def finish_in_flight(*_: object) -> None:
+            for _task in range(in_flight[0]):
+                _finish_if_alive()
+
+        self.destroyed.connect(finish_in_flight)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._pending)
+
+    def start(self, fn: Callable[[CancelToken], Any], on_done: Callable[[Any], None],
+              on_error: Callable[[Exception], None] | None = None) -> None:
+        """Run `fn(token)` in the background, beside any write in flight."""
+        self._generation += 1
+        self._pending[self._generation] = (on_done, on_error)
+        activity._started()
+        self._in_flight[0] += 1
+        if len(self._pending) == 1:
+            self.busy_changed.emit(True)
+        QThreadPool.globalInstance().start(
+            _Job(self._relay, self._generation, fn, CancelToken()))
+
+    def _deliver(self, generation: int, index: int, value: Any) -> None:
+        callbacks = self._pending.pop(generation, None)
+        if callbacks is None:
+            return
+        self._in_flight[0] -= 1
+        try:
+            _call(callbacks[index], value, failed=index == 1)
+        finally:
+            activity._finished()
+            if not self._pending:
+                self.busy_changed.emit(False)

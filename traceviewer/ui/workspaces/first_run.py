@@ -26,7 +26,7 @@ from traceviewer.core.imports import (
 )
 from traceviewer.core.workspaces import WorkspaceStore
 from traceviewer.ui.common.plain import plain_label
-from traceviewer.ui.common.tasks import TaskRunner
+from traceviewer.ui.common.tasks import WriteRunner
 from traceviewer.ui.workspaces.form import MessageLine
 from traceviewer.ui.workspaces.keyring_fallback import save_with_session_fallback
 from traceviewer.ui.workspaces.workspace_manager import WorkspaceManager
@@ -44,7 +44,7 @@ class FirstRunScreen(QWidget):
     def __init__(self, store: WorkspaceStore | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         self.store = store or WorkspaceStore()
-        self._writer = TaskRunner(self)
+        self._writer = WriteRunner(self)
         self._env: Imported | None = None
         self._profiles: list[Imported] = []
 

@@ -14,10 +14,10 @@ from PySide6.QtWidgets import (
 
 from traceviewer.core.errors import KeyringUnavailable
 from traceviewer.core.redact import redact
-from traceviewer.ui.common.tasks import TaskRunner
+from traceviewer.ui.common.tasks import WriteRunner
 
 
-def save_with_session_fallback(parent: QWidget, runner: TaskRunner,
+def save_with_session_fallback(parent: QWidget, runner: WriteRunner,
                                save: Callable[[bool], Any], on_saved: Callable[[Any], None],
                                on_error: Callable[[Exception], None]) -> None:
     """Run `save(session_only)` in the background, first with the keyring. If no keyring is

@@ -24,7 +24,7 @@ from traceviewer.core import conntest, keychain
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.errors import ConfigError
 from traceviewer.core.workspaces import Workspace, WorkspaceStore
-from traceviewer.ui.common.tasks import TaskRunner
+from traceviewer.ui.common.tasks import TaskRunner, WriteRunner
 from traceviewer.ui.workspaces.form import SECRET_PLACEHOLDERS, MessageLine, StepList, WorkspaceForm
 from traceviewer.ui.workspaces.keyring_fallback import save_with_session_fallback
 
@@ -47,7 +47,7 @@ class WorkspaceManager(QDialog):
         self._original: str | None = None
         self._secret_owner: str | None = None
         self._lookup = TaskRunner(self)
-        self._writer = TaskRunner(self)
+        self._writer = WriteRunner(self)
         self._tester = TaskRunner(self)
 
         self.list = QListWidget()
