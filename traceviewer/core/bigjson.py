@@ -225,7 +225,7 @@ def loads_trace_doc(raw: bytes | str, token: CancelToken | None = None) -> Any:
 
 
 class _GcPause:
-    """Counts the loads in flight that turned the cyclic garbage collector off."""
+    """Counts the parses in flight that turned the cyclic garbage collector off."""
 
     lock = threading.Lock()
     count = 0
@@ -234,12 +234,15 @@ class _GcPause:
 
 @contextmanager
 def gc_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off while a trace is read (and, in the GUI, laid out).
+    """Python's cyclic garbage collector off while a trace is parsed: wrap CPU-bound parsing
+    only, never I/O (`parse_trace` and `parse_packed` use it themselves).
 
     A big trace is millions of small acyclic objects: the collections their allocation
     triggers cost three to four times the parse, and each one holds the GIL (the GUI freezes).
-    Afterwards they move to the permanent generation (`gc.freeze`), so later collections skip
-    them too; being acyclic, they are still freed by reference counting when the trace closes."""
+    Nested and concurrent pauses share one switch; the collector is on again when the last
+    ends. Nothing is frozen (`gc.freeze` would make every object of every thread immortal to
+    the collector, cycles included): whatever any thread made meanwhile is collected as usual
+    once the pause ends."""
     with _GcPause.lock:
         if _GcPause.count == 0:
             _GcPause.was_enabled = gc.isenabled()
@@ -251,5 +254,4 @@ def gc_paused() -> Iterator[None]:
         with _GcPause.lock:
             _GcPause.count -= 1
             if _GcPause.count == 0 and _GcPause.was_enabled:
-                gc.freeze()
                 gc.enable()
