@@ -29,7 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _tree_lines(trace: Trace) -> list[str]:
-    """The trace as text: a summary line, then one line per span in tree order, indented two
+    """The trace as text: a summary line (span count, partial, running, duplicate span ids
+    merged), then one line per span in tree order, indented two
     spaces per level and ending with the span id. Names, ids and messages come from the trace:
     control and bidi characters in them show as escapes (`printable`)."""
     info = trace.info
@@ -38,6 +39,9 @@ def _tree_lines(trace: Trace) -> list[str]:
         notes.append(f"partial: {info.num_spans:,} expected")
     if trace.in_progress:
         notes.append("in progress")
+    if trace.duplicates:
+        notes.append(f"{trace.duplicates:,} duplicate span id{'s' if trace.duplicates > 1 else ''}"
+                     " merged")
     summary = [info.trace_id, info.name or "(unnamed)", info.state,
                fmt.duration_ms(info.duration_ms), ", ".join(notes)]
     lines = ["  ".join(printable(s) for s in summary if s)]

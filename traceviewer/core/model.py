@@ -409,7 +409,9 @@ class Trace:
     """A trace's spans in tree pre-order with aligned links (-1 = none).
 
     Build with `Trace.build(info, spans)`; children are ordered by start time; orphans (parent
-    not in the trace, or a parent link that closed a cycle) are roots with `Span.orphan` set."""
+    not in the trace, or a parent link that closed a cycle) are roots with `Span.orphan` set.
+    `duplicates` counts the spans dropped because another had the same span id (a span
+    exported twice): one is kept per id, and the count says the input held more."""
 
     info: TraceInfo
     spans: tuple[Span, ...]
@@ -417,6 +419,7 @@ class Trace:
     first_child: array[int]
     next_sibling: array[int]
     depth: array[int]
+    duplicates: int = 0
 
     @classmethod
     def build(cls, info: TraceInfo, spans: Sequence[Span]) -> Trace:
@@ -427,12 +430,15 @@ class Trace:
         # later one, so the choice does not depend on anything but the input order.
         index: dict[str, int] = {}
         uniq: list[Span] = []
+        duplicates = 0
         for s in spans:
             j = index.get(s.span_id)
             if j is None:
                 index[s.span_id] = len(uniq)
                 uniq.append(s)
-            elif s.end_ns is not None or uniq[j].end_ns is None:
+                continue
+            duplicates += 1
+            if s.end_ns is not None or uniq[j].end_ns is None:
                 uniq[j] = s
         n = len(uniq)
         par = [-1] * n
@@ -488,6 +494,7 @@ class Trace:
             first_child=renumbered(fc),
             next_sibling=renumbered(ns),
             depth=array("i", [depth_old[o] for o in pre]),
+            duplicates=duplicates,
         )
 
     @property
