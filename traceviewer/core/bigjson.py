@@ -88,7 +88,9 @@ class _Window:
 
     def skip_ws(self, pos: int) -> int:
         while True:
-            pos = _WS.match(self.text, pos).end()
+            space = _WS.match(self.text, pos)
+            assert space is not None  # [ \t\n\r]* matches at every position
+            pos = space.end()
             if pos < len(self.text) or self.eof:
                 return pos
             pos = self.grow(pos)
@@ -100,7 +102,7 @@ class _Window:
         return self.text[pos:]
 
 
-def _find_spans(window: _Window) -> re.Match | None:
+def _find_spans(window: _Window) -> re.Match[str] | None:
     """Grow the window until it holds the "spans" key (None: the document has none)."""
     searched = 0
     while True:
@@ -130,7 +132,7 @@ def _spans_array(window: _Window, pos: int, token: CancelToken | None) -> tuple[
     pos = window.skip_ws(window.ensure(pos, 2 * _BATCH_CHARS))
     if window.text.startswith("]", pos):
         return items, pos + 1
-    batch_end = _cut_pattern(window.text, pos)
+    batch_end: re.Pattern[str] | None = _cut_pattern(window.text, pos)
     single = 0  # characters left to decode element by element
     while True:
         pos = window.ensure(pos, _MAX_BATCH_CHARS)
