@@ -9,7 +9,7 @@ from traceviewer.core.model import Assessment
 from traceviewer.core.outbox import Outbox, Target
 from traceviewer.core.review import DEFAULT_SCHEMAS, LabelSchema, SchemaStore, assessment_body
 from traceviewer.demo.server import free_port
-from traceviewer.ui.review.dialogs import LabelDialog, SchemaDialog
+from traceviewer.ui.review.dialogs import AssessmentDialog, SchemaDialog
 from traceviewer.ui.review.outbox_status import OutboxSender, OutboxStatus
 
 
@@ -17,7 +17,7 @@ def test_unreachable_server_shows_pending_labels_with_the_error_and_keeps_them(q
     sender = OutboxSender()
     status = OutboxStatus(sender)
     qtbot.addWidget(status)
-    assert status.label.text() == "All labels sent"
+    assert status.label.text() == "All assessments sent"
     target = Target("", f"http://127.0.0.1:{free_port()}")
     sender.outbox.add_create(target, "tr-" + "1" * 32, assessment_body("x", True, "a@b.c"))
 
@@ -50,13 +50,13 @@ def test_refused_label_waits_in_the_details_until_the_user_discards_it(qtbot):
     assert status.dialog.list.topLevelItemCount() == 0
     assert Outbox().items() == []
     assert Outbox().get(item.item_id).state == "discarded"  # kept as a record, not dropped
-    assert status.label.text() == "All labels sent"
+    assert status.label.text() == "All assessments sent"
 
 
 def test_label_dialog_types_values_by_schema_and_needs_a_reviewer_when_unknown(qtbot):
     schemas = (LabelSchema("tone", "category", options=("friendly", "rude")),
                LabelSchema("score", "number"))
-    dialog = LabelDialog("Add feedback", schemas, need_reviewer=True)
+    dialog = AssessmentDialog("Add feedback", schemas, need_reviewer=True)
     qtbot.addWidget(dialog)
     ok = dialog.buttons.button(QDialogButtonBox.Ok)
     assert dialog.type.currentText() == "category" and not ok.isEnabled()
@@ -73,7 +73,7 @@ def test_label_dialog_types_values_by_schema_and_needs_a_reviewer_when_unknown(q
 
     current = Assessment.from_json({"assessment_id": "a-1", "assessment_name": "tone",
                                     "feedback": {"value": "friendly"}, "rationale": "kind"})
-    editing = LabelDialog("Edit tone", schemas, current=current)
+    editing = AssessmentDialog("Edit tone", schemas, current=current)
     qtbot.addWidget(editing)
     assert editing.reviewer.isHidden()
     assert (editing.value(), editing.rationale_text()) == ("friendly", "kind")

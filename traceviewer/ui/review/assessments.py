@@ -45,7 +45,7 @@ from traceviewer.ui.common import palette
 from traceviewer.ui.common.banner import ErrorBanner
 from traceviewer.ui.common.plain import plain_tooltip
 from traceviewer.ui.common.tasks import TaskRunner
-from traceviewer.ui.review.dialogs import LabelDialog
+from traceviewer.ui.review.dialogs import AssessmentDialog
 from traceviewer.ui.review.outbox_status import OutboxSender, retract
 
 COLUMNS = ("Name", "Kind", "Value", "Rationale", "Source", "Time", "Status")
@@ -73,7 +73,7 @@ class AssessmentsPanel(QWidget):
         self.client: RestClient | None = None
         self.workspace: Workspace | None = None
         self.schemas: tuple[LabelSchema, ...] = ()
-        self.dialog: LabelDialog | None = None
+        self.dialog: AssessmentDialog | None = None
         self.confirm_box: QMessageBox | None = None
         self._undo: list[tuple[str, Callable[[], object]]] = []  # undo's result is unused
         self._runner = TaskRunner(self)
@@ -227,9 +227,9 @@ class AssessmentsPanel(QWidget):
     # -- writing ------------------------------------------------------------------------------
 
     def _ask(self, title: str, kind: str, current: Assessment | None,
-             then: Callable[[LabelDialog], None]) -> None:
+             then: Callable[[AssessmentDialog], None]) -> None:
         assert self.workspace is not None
-        self.dialog = LabelDialog(title, self.schemas, kind=kind,
+        self.dialog = AssessmentDialog(title, self.schemas, kind=kind,
                                   need_reviewer=not self.workspace.reviewer, current=current,
                                   parent=self)
 
@@ -250,20 +250,21 @@ class AssessmentsPanel(QWidget):
         self.outbox_sender.kick()
 
     def add(self, kind: str = "feedback") -> None:
-        """Ask for a new label and queue it."""
+        """Ask for a new assessment and queue it."""
         if self.info is None:
             return
         self._ask("Add feedback" if kind == "feedback" else "Add expectation", kind, None,
                   lambda d: self._create(d, kind, overrides=None))
 
     def override(self) -> None:
-        """Ask for a label that replaces the selected one (the old one stays, marked invalid)."""
+        """Ask for an assessment that replaces the selected one (the old one stays, marked
+        invalid)."""
         old = self.selected()
         if old is not None:
             self._ask(f"Override {old.name}", old.kind, old,
                       lambda d: self._create(d, old.kind, overrides=old.assessment_id))
 
-    def _create(self, dialog: LabelDialog, kind: str, overrides: str | None) -> None:
+    def _create(self, dialog: AssessmentDialog, kind: str, overrides: str | None) -> None:
         assert self.info is not None and self.workspace is not None
         body = assessment_body(dialog.label_name(), dialog.value(), self.workspace.reviewer or "",
                                rationale=dialog.rationale_text(), kind=kind,
@@ -272,12 +273,12 @@ class AssessmentsPanel(QWidget):
         self._queued(f"add {item.name}", lambda: retract(self.outbox, item))
 
     def edit(self) -> None:
-        """Ask for new values of the selected label and queue the update."""
+        """Ask for new values of the selected assessment and queue the update."""
         old = self.selected()
         if old is None:
             return
 
-        def update(dialog: LabelDialog) -> None:
+        def update(dialog: AssessmentDialog) -> None:
             fields: dict[str, Any] = {old.kind: {"value": dialog.value()},
                                       "rationale": dialog.rationale_text() or ""}
             if dialog.label_name() != old.name:
@@ -291,7 +292,7 @@ class AssessmentsPanel(QWidget):
         self._ask(f"Edit {old.name}", old.kind, old, update)
 
     def delete(self) -> None:
-        """Ask for confirmation, then queue the delete of the selected label."""
+        """Ask for confirmation, then queue the delete of the selected assessment."""
         old = self.selected()
         if old is None:
             return

@@ -38,8 +38,8 @@ from traceviewer.core.review import (
 from traceviewer.ui.common import palette
 
 
-class LabelDialog(QDialog):
-    """Asks for one label: name, type, value, rationale (and the reviewer id when unknown)."""
+class AssessmentDialog(QDialog):
+    """Asks for one assessment: name, type, value, rationale (and the reviewer id when unknown)."""
 
     def __init__(self, title: str, schemas: Sequence[LabelSchema], *, kind: str = "feedback",
                  need_reviewer: bool = False, current: Assessment | None = None,
@@ -130,7 +130,7 @@ class LabelDialog(QDialog):
         return self.name.currentText().strip()
 
     def value(self) -> Value:
-        """The value entered, typed as the chosen label type."""
+        """The value entered, typed as the chosen type."""
         kind = self.type.currentText()
         if kind == "boolean":
             return self.boolean.currentIndex() == 0
@@ -155,7 +155,7 @@ class SchemaDialog(QDialog):
     def __init__(self, workspace: str, experiment_id: str, store: SchemaStore | None = None,
                  parent: QWidget | None = None):
         super().__init__(parent)
-        self.setWindowTitle("Labels reviewers give")
+        self.setWindowTitle("Label schemas: the questions reviewers answer")
         self.resize(640, 300)
         self.store = store or SchemaStore()
         self.key = (workspace, experiment_id)
@@ -168,8 +168,8 @@ class SchemaDialog(QDialog):
         self.error.setTextFormat(Qt.TextFormat.PlainText)
         palette.set_style(self.error, "color: $ERROR_TEXT;")
         self.error.setWordWrap(True)
-        add = QPushButton("Add label")
-        remove = QPushButton("Remove label")
+        add = QPushButton("Add question")
+        remove = QPushButton("Remove question")
         add.clicked.connect(lambda: self.add_row(LabelSchema("", "boolean")))
         remove.clicked.connect(lambda: self.table.removeRow(self.table.currentRow()))
         self.buttons = QDialogButtonBox(

@@ -67,7 +67,7 @@ class OutboxSender(QObject):
         return self.outbox.status()
 
     def kick(self) -> None:
-        """Send what is pending now (e.g. right after queueing a label, or at app start)."""
+        """Send what is pending now (e.g. right after queueing an assessment, or at app start)."""
         self.changed.emit()
         self._flush(force=True)
 
@@ -117,7 +117,7 @@ class ParkedDialog(QDialog):
 
     def __init__(self, sender: OutboxSender, parent: QWidget | None = None):
         super().__init__(parent)
-        self.setWindowTitle("Labels waiting to be sent")
+        self.setWindowTitle("Assessments waiting to be sent")
         self.resize(820, 320)
         self._sender = sender
         self.list = QTreeWidget()
@@ -166,9 +166,9 @@ class OutboxStatus(QWidget):
         self.label = QLabel()
         self.label.setTextFormat(Qt.TextFormat.PlainText)
         self.send_button = QPushButton("Send now")
-        self.send_button.setToolTip("Send the waiting labels now")
+        self.send_button.setToolTip("Send the waiting assessments now")
         self.details_button = QPushButton("Details…")
-        self.details_button.setToolTip("See, retry or discard the waiting labels")
+        self.details_button.setToolTip("See, retry or discard the waiting assessments")
         self.dialog: ParkedDialog | None = None
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -185,7 +185,7 @@ class OutboxStatus(QWidget):
         status = self._sender.status()
         waiting = status.pending + status.parked
         if not waiting:
-            self.label.setText("All labels sent")
+            self.label.setText("All assessments sent")
         else:
             parts = [f"{status.pending} pending"] if status.pending else []
             if status.parked:

@@ -257,7 +257,7 @@ class ReviewPanel(QWidget):
         self.reviewer_row = QWidget()
         reviewer_layout = QHBoxLayout(self.reviewer_row)
         reviewer_layout.setContentsMargins(0, 0, 0, 0)
-        signed = plain_label("Labels are signed with your reviewer id:", selectable=False)
+        signed = plain_label("Assessments are signed with your reviewer id:", selectable=False)
         signed.setWordWrap(False)
         reviewer_layout.addWidget(signed)
         reviewer_layout.addWidget(self.reviewer, 1)
@@ -284,8 +284,8 @@ class ReviewPanel(QWidget):
         self.form.addWidget(self.message)
         help_line = plain_label(_HELP, selectable=False)
         palette.set_style(help_line, "color: $MUTED_TEXT;")
-        self.schemas_button = QPushButton("Labels…")
-        self.schemas_button.setToolTip("Choose the labels reviewers give in this experiment")
+        self.schemas_button = QPushButton("Label schemas…")
+        self.schemas_button.setToolTip("Choose the questions reviewers answer in this experiment")
         self.schemas_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.schemas_button.clicked.connect(self.edit_schemas)
         buttons.addWidget(self.schemas_button)
@@ -500,7 +500,7 @@ class ReviewPanel(QWidget):
     # -- reviewer steps -------------------------------------------------------------------------
 
     def go(self, delta: int) -> None:
-        """Move `delta` traces forward (or back) without labelling."""
+        """Move `delta` traces forward (or back) without assessing them."""
         if self.state is None or not self.state.trace_ids:
             return
         moved = self.state.at(self.state.position + delta)
@@ -520,7 +520,7 @@ class ReviewPanel(QWidget):
         self._load()
 
     def submit(self) -> None:
-        """Queue the labels given for the current trace and move to the next one."""
+        """Queue the assessments given for the current trace and move to the next one."""
         if self.state is None or self.workspace is None or self.state.current is None:
             return
         values = [(row.schema, row.value()) for row in self.rows]
@@ -529,7 +529,7 @@ class ReviewPanel(QWidget):
             self.message.setText(f"Give {', '.join(missing)} first (y / n, 1-9), or skip (s).")
             return
         if not any(v is not None for _, v in values):
-            self.message.setText("Nothing to submit: give a label, or skip (s).")
+            self.message.setText("Nothing to submit: answer a question, or skip (s).")
             return
         if not self.workspace.reviewer:
             if not self.reviewer.text().strip():
@@ -550,7 +550,7 @@ class ReviewPanel(QWidget):
         self._advance(self.state.with_label(trace_id, [i.item_id for i in items]))
 
     def skip(self) -> None:
-        """Leave the current trace unlabelled and move on."""
+        """Leave the current trace unassessed and move on."""
         if self.state is None or self.state.current is None:
             return
         self._steps.append(_Step(self.state.current, self.state.position))
