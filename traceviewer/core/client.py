@@ -9,7 +9,6 @@ did not happen (the review outbox decides about those)."""
 from __future__ import annotations
 
 import email.utils
-import json
 import logging
 import random
 import ssl
@@ -23,6 +22,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from traceviewer import __version__
+from traceviewer.core import databricks_routes, pacing
 from traceviewer.core.auth import Auth
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.errors import (
@@ -35,9 +35,10 @@ from traceviewer.core.errors import (
     ServerError,
     Timeout,
     TraceViewerError,
+    Unsupported,
 )
 from traceviewer.core.model import Assessment, Experiment, Trace, TraceInfo
-from traceviewer.core.otlp import parse_trace
+from traceviewer.core.otlp import artifact_document, parse_trace
 from traceviewer.core.redact import redact
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,9 @@ _SPANS_IN_ARTIFACT = "not stored in tracking store"
 _LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 # A server assembles a 100,000-span trace for minutes before it sends the first byte.
 TRACE_WAIT_S = 600.0
+CLIENT_KINDS = ("mlflow", "databricks")
+# Requests paced by the host's budget (core.pacing): Databricks rate-limits trace search.
+_PACED_PATHS = frozenset({"/api/3.0/mlflow/traces/search"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,11 +77,23 @@ class RestClient:
     """Talks to one MLflow tracking server; see the module docstring for the guarantees."""
 
     def __init__(self, host: str, auth: Auth | None = None, verify: bool | str = True,
-                 timeout: float = 30.0, retry: RetryPolicy | None = None):
+                 timeout: float = 30.0, retry: RetryPolicy | None = None,
+                 kind: str = "mlflow"):
+        if kind not in CLIENT_KINDS:
+            raise ConfigError(f"Unknown server kind '{kind}': use mlflow or databricks.")
         self.host = normalize_host(host)
         self.auth = auth or Auth()
         self.timeout = timeout
+        self.kind = kind
+        # "databricks": the workspace's own routes for spans, tags and trace infos
+        # (core.databricks_routes) and its trace search rate.
+        self.databricks = kind == "databricks"
         self._retry = retry or RetryPolicy()
+        self._budget = pacing.budget_for(
+            self.host, pacing.DATABRICKS_SEARCH if self.databricks else None)
+        # Signed storage URLs get their own client: never the workspace's credentials.
+        self._storage = (databricks_routes.storage_client(verify is not False)
+                         if self.databricks else None)
         url = httpx.URL(self.host)
         if self.auth.kind != "none" and url.scheme == "http" and url.host not in _LOOPBACK:
             log.warning("Credentials for %s are sent over plain http: use https", self.host)
@@ -91,7 +107,7 @@ class RestClient:
         )
 
     def __repr__(self) -> str:
-        return f"RestClient({self.host!r}, auth={self.auth.kind!r})"
+        return f"RestClient({self.host!r}, auth={self.auth.kind!r}, kind={self.kind!r})"
 
     def __enter__(self) -> RestClient:
         return self
@@ -102,6 +118,8 @@ class RestClient:
     def close(self) -> None:
         """Close the pooled connections."""
         self._http.close()
+        if self._storage is not None:
+            self._storage.close()
 
     # -- server -----------------------------------------------------------------------------
 
@@ -183,6 +201,8 @@ class RestClient:
     def get_trace_raw(self, trace_id: str, token: CancelToken | None = None) -> bytes:
         """The trace as JSON bytes for `otlp.parse_trace`: the REST get response, or, when the
         spans are stored as an artifact, a `Trace.to_json()`-format document."""
+        if self.databricks:
+            return databricks_routes.get_trace_raw(self, trace_id, token, TRACE_WAIT_S)
         what = f"fetching trace {trace_id}"
         # allow_partial: an in-progress trace comes back with the spans exported so far instead
         # of a 404 after the server's own ~3 s of waiting.
@@ -206,13 +226,15 @@ class RestClient:
         """Trace infos for these ids; unknown ids are left out."""
         if not trace_ids:
             return []
+        if self.databricks:
+            return databricks_routes.batch_get_trace_infos(self, trace_ids, token)
         data = self._json("POST", "/api/3.0/mlflow/traces/batchGetInfos",
                           f"reading {len(trace_ids)} trace infos",
                           body={"trace_ids": list(trace_ids)}, read=True, token=token)
         return [TraceInfo.from_json(t) for t in data.get("trace_infos", [])]
 
     def _trace_info_json(self, trace_id: str, token: CancelToken | None = None) -> dict:
-        data = self._json("GET", f"/api/3.0/mlflow/traces/{_seg(trace_id)}",
+        data = self._json("GET", databricks_routes.trace_info_path(trace_id),
                           f"reading trace {trace_id}", token=token)
         return data["trace"]["trace_info"]
 
@@ -221,9 +243,7 @@ class RestClient:
         spans = self._call("GET", "/ajax-api/2.0/mlflow/get-trace-artifact",
                            f"fetching the spans of trace {trace_id}",
                            params={"request_id": trace_id}, token=token).content
-        # Splice rather than parse + re-dump: the artifact can be large and parse_trace reads it
-        # once anyway (and reports a cut-off artifact as CorruptTrace).
-        return b'{"info": ' + json.dumps(info).encode() + b', "data": ' + spans + b"}"
+        return artifact_document(info, spans)
 
     # -- assessments and tags (writes: sent once, never retried) ------------------------------
 
@@ -258,7 +278,7 @@ class RestClient:
     def set_trace_tag(self, trace_id: str, key: str, value: str) -> None:
         """Set (or overwrite) a tag on a trace (NotFound if there is no such trace)."""
         try:
-            self._call("PATCH", f"/api/3.0/mlflow/traces/{_seg(trace_id)}/tags",
+            self._call("PATCH", self._tags_path(trace_id),
                        f"tagging trace {trace_id}", body={"key": key, "value": value})
         except ServerError as exc:
             # An unknown trace gives a 400 with the database's foreign-key message, whose wording
@@ -270,8 +290,13 @@ class RestClient:
     def delete_trace_tag(self, trace_id: str, key: str) -> None:
         """Remove a tag from a trace (NotFound if the trace has no such tag)."""
         # The server reads the key from a JSON body, even on DELETE.
-        self._call("DELETE", f"/api/3.0/mlflow/traces/{_seg(trace_id)}/tags",
+        self._call("DELETE", self._tags_path(trace_id),
                    f"removing tag {key!r} from trace {trace_id}", body={"key": key})
+
+    def _tags_path(self, trace_id: str) -> str:
+        if self.databricks:
+            return databricks_routes.tags_path(trace_id)
+        return f"/api/3.0/mlflow/traces/{_seg(trace_id)}/tags"
 
     # -- HTTP layer -------------------------------------------------------------------------
 
@@ -312,8 +337,13 @@ class RestClient:
             max(wait_s, self.timeout), connect=self._http.timeout.connect)
         attempts = self._retry.attempts if read else 1
         deadline = time.monotonic() + self._retry.total_s
+        paced = path in _PACED_PATHS
         for attempt in range(attempts):
             retry_after: float | None = None
+            too_fast = False
+            # The host's shared budget: paced searches wait for their turn, and every request
+            # waits out a 429 that any thread of this process met.
+            self._budget.acquire(search=paced, token=token, closed=lambda: self._http.is_closed)
             try:
                 resp = self._http.request(method, path, params=params, json=body,
                                           timeout=timeout)
@@ -323,8 +353,11 @@ class RestClient:
                 if resp.status_code not in _RETRY_STATUSES:
                     return resp
                 retry_after = _retry_after(resp)
+                too_fast = resp.status_code == 429
                 error, retryable = self._busy_error(resp, what, attempt + 1, retry_after), True
             wait = self._retry.delay(attempt, retry_after)
+            if too_fast:
+                self._budget.pause(wait)  # every thread of this host waits, not just this one
             if not retryable or attempt + 1 >= attempts or time.monotonic() + wait > deadline:
                 raise error
             log.info("Retrying %s %s in %.1f s (try %d of %d): %s", method, path, wait,
@@ -401,6 +434,11 @@ class RestClient:
             raise ServerError(f"{self.host} does not offer the call for {what} (HTTP {status}): "
                               "check that the host URL points at an MLflow 3 tracking server.",
                               status)
+        if code == "ENDPOINT_NOT_FOUND":
+            # Databricks' answer for a route it lacks: the trace or experiment may well exist.
+            raise Unsupported(f"{self.host}: this server does not support {what} (HTTP "
+                              f"{status} ENDPOINT_NOT_FOUND); check that the workspace kind "
+                              "(mlflow or databricks) in its settings is right.", status)
         if status == 404:
             raise NotFound(f"Not found while {what}: {message}")
         if search and status == 400 and code == "INVALID_PARAMETER_VALUE":

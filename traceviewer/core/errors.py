@@ -48,6 +48,11 @@ class ServerError(TraceViewerError):
         self.status = status
 
 
+class Unsupported(ServerError):
+    """The server has no such call (Databricks' JSON 404 ENDPOINT_NOT_FOUND): the thing asked
+    for may well exist; this server just cannot do it."""
+
+
 class ConnectionFailed(TraceViewerError):
     """DNS failure, refused connection, TLS failure."""
 

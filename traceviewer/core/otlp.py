@@ -207,6 +207,8 @@ def _split(doc: Any) -> tuple[dict[str, Any], list[Any]]:
         raise CorruptTrace(f"Expected a JSON object, found {type(doc).__name__}.")
     if isinstance(doc.get("trace"), dict):  # REST get: {"trace": {"trace_info", "spans"}}
         doc = doc["trace"]
+    elif isinstance(doc.get("traces"), list) and len(doc["traces"]) == 1:
+        doc = doc["traces"][0]  # a batchGet response for one trace: {"traces": [{…}]}
     if "trace_info" in doc:  # REST get / batchGet element
         info, spans = doc.get("trace_info"), doc.get("spans", [])
     elif "info" in doc:  # Trace.to_json()
@@ -262,6 +264,14 @@ def _parse_trace(doc: Any, owned: bool) -> Trace:
     except (KeyError, TypeError, AttributeError, ValueError, binascii.Error) as exc:
         raise CorruptTrace(f"The trace JSON has an unexpected shape: {exc!r}") from exc
     return Trace.build(info, spans)
+
+
+def artifact_document(info: dict[str, Any], spans: bytes) -> bytes:
+    """A `Trace.to_json()`-format document from a trace info and the bytes of its `traces.json`
+    artifact, for `parse_trace`. Spliced rather than parsed and dumped again: the artifact can
+    be large, parse_trace reads it once anyway (and reports a cut-off artifact as
+    CorruptTrace)."""
+    return b'{"info": ' + json.dumps(info).encode() + b', "data": ' + spans + b"}"
 
 
 def load_trace_file(path: str | Path) -> Trace:

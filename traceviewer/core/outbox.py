@@ -469,10 +469,10 @@ def open_target_client(target: Target) -> RestClient:
     the credentials in the environment, as the MLflow SDK reads them."""
     from traceviewer.core.auth import Auth
     from traceviewer.core.client import RestClient
-    from traceviewer.core.workspaces import WorkspaceStore, open_client
+    from traceviewer.core.workspaces import WorkspaceStore, guess_kind, open_client
 
     if not target.workspace:
-        return RestClient(target.host, Auth.from_env(target.host))
+        return RestClient(target.host, Auth.from_env(target.host), kind=guess_kind(target.host))
     workspace = WorkspaceStore().get(target.workspace)
     if workspace.host.rstrip("/") != target.host.rstrip("/"):
         raise ConfigError(f"Workspace {target.workspace!r} now points at {workspace.host}, but "
