@@ -200,14 +200,15 @@ def test_import_env_puts_token_in_keyring(cli, cleanup, isolated_dirs, monkeypat
 @pytest.mark.keyring
 def test_import_databrickscfg_puts_tokens_in_keyring(cli, cleanup, isolated_dirs):
     profile = unique_name("prof")
-    cleanup.append(profile)
+    cleanup.extend([profile, "sso"])
     token = f"dapi{uuid.uuid4().hex}"
     cfg = Path.home() / ".databrickscfg"
     cfg.write_text(f"[{profile}]\nhost = https://dbc-1.cloud.databricks.com\ntoken = {token}\n"
                    "[sso]\nhost = https://dbc-2.cloud.databricks.com\nauth_type = databricks-cli\n")
     code, out, err = cli("workspace", "import-databrickscfg")
     assert code == 0, err
-    assert "Skipped profile [sso]: uses databricks-cli" in out
+    assert "Imported workspace 'sso' (databricks, https://dbc-2.cloud.databricks.com, auth " \
+           "profile)" in out
     assert f"Imported workspace '{profile}' (databricks" in out
     assert keyring.get_password(keychain.SERVICE, profile) == token
     assert files_containing(isolated_dirs, token) == [cfg]

@@ -93,19 +93,18 @@ def test_unusable_environment_is_a_clear_error(env, message):
         from_environment(env)
 
 
-def test_databrickscfg_imports_token_profiles_and_explains_skips(databrickscfg):
+def test_databrickscfg_imports_every_profile_type(databrickscfg):
     imported, skipped = from_databrickscfg()
-    assert [(i.workspace.name, i.workspace.host) for i in imported] == [
-        ("adb-1234567890", "https://adb-1234567890.12.azuredatabricks.net"),
-        ("staging", "https://dbc-staging.cloud.databricks.com"),
-        ("team-space", "https://dbc-team.cloud.databricks.com"),
+    assert [(i.workspace.name, i.workspace.host, i.workspace.auth) for i in imported] == [
+        ("adb-1234567890", "https://adb-1234567890.12.azuredatabricks.net", "token"),
+        ("staging", "https://dbc-staging.cloud.databricks.com", "token"),
+        ("oauth", "https://dbc-oauth.cloud.databricks.com", "profile"),
+        ("team-space", "https://dbc-team.cloud.databricks.com", "token"),
     ]
-    assert all(i.workspace.kind == "databricks" and i.secret.startswith("dapi")
-               for i in imported)
-    assert [(s.profile, s.reason.split(";")[0]) for s in skipped] == [
-        ("oauth", "uses databricks-cli")]
+    assert all(i.workspace.kind == "databricks" for i in imported)
     # The DEFAULT profile's token is not inherited by profiles without one.
-    assert "dapi0123456789abcdef" not in repr(skipped)
+    assert [i.secret for i in imported if i.workspace.auth == "profile"] == [None]
+    assert skipped == []
 
 
 def test_databrickscfg_single_profile_and_unknown_profile(databrickscfg):

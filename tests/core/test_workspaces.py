@@ -70,7 +70,11 @@ def test_save_refuses_to_overwrite_without_replace():
     ({"name": "a", "host": "https://user:pw@h"}, "not in the URL"),
     ({"name": "a", "host": "http://h", "auth": "basic"}, "needs a username"),
     ({"name": "a", "host": "https://x.cloud.databricks.com", "kind": "databricks"},
-     "personal access token"),
+     "use pat, oauth-u2m, oauth-m2m or profile"),
+    ({"name": "a", "host": "https://x.cloud.databricks.com", "kind": "databricks",
+      "auth": "oauth-m2m"}, "needs the client id"),
+    ({"name": "a", "host": "https://x.cloud.databricks.com", "kind": "databricks",
+      "auth": "profile"}, "needs the profile name"),
     ({"name": "a", "host": "http://h", "kind": "k8s"}, "Unknown workspace kind"),
 ])
 def test_invalid_workspace_settings_say_what_to_fix(kwargs, message):

@@ -6,17 +6,24 @@ flag value, which would end up in the shell history and the process list."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import getpass
 import json
 import sys
 
-from traceviewer.core import conntest
+from traceviewer.core import conntest, databricks_auth, keychain
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.errors import KeyringUnavailable, UsageError
 from traceviewer.core.imports import Imported, from_databrickscfg, from_environment
 from traceviewer.core.redact import register_secret
 from traceviewer.core.terminal import printable
-from traceviewer.core.workspaces import KINDS, Workspace, WorkspaceStore, guess_kind
+from traceviewer.core.workspaces import (
+    KINDS,
+    Workspace,
+    WorkspaceStore,
+    guess_kind,
+    open_client,
+)
 
 _NO_KEYRING_HINT = ("Without a keyring, pass the secret for one command in the environment "
                     "(MLFLOW_TRACKING_TOKEN, DATABRICKS_TOKEN or MLFLOW_TRACKING_USERNAME/"
@@ -41,9 +48,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           ".net")
     add.add_argument("--kind", choices=KINDS,
                      help="server kind (default: guessed from the host)")
+    add.add_argument("--auth", choices=("none", "token", "basic", *databricks_auth.AUTH_KINDS),
+                     help="how to sign in (default: from the secret options; Databricks: pat "
+                          "with --token-stdin, oauth-u2m signs in in the browser with "
+                          "`workspace login`, oauth-m2m needs --client-id and "
+                          "--client-secret-stdin, profile uses a ~/.databrickscfg profile)")
+    add.add_argument("--profile", metavar="P", help="with --auth profile: the profile's name")
+    add.add_argument("--client-id", metavar="ID",
+                     help="with --auth oauth-m2m: the service principal's client id")
     secret = add.add_mutually_exclusive_group()
     secret.add_argument("--token-stdin", action="store_true",
-                        help="read a token from stdin (Bearer auth; required for Databricks)")
+                        help="read a token from stdin (Bearer auth; a Databricks PAT)")
+    secret.add_argument("--client-secret-stdin", action="store_true",
+                        help="read the OAuth client secret (--auth oauth-m2m) from stdin")
     secret.add_argument("--username", metavar="U",
                         help="basic auth user; the password comes from --password-stdin")
     add.add_argument("--password-stdin", action="store_true",
@@ -66,6 +83,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     remove.add_argument("name")
     remove.set_defaults(func=_remove)
 
+    login = sub.add_parser("login", help="sign in to a Databricks workspace in the browser",
+                           description="Sign in to a Databricks workspace (auth oauth-u2m, or a "
+                                       "profile using external-browser) in the system browser; "
+                                       "the refresh token goes to the OS keyring.")
+    login.add_argument("name")
+    login.set_defaults(func=_login)
+
+    logout = sub.add_parser("logout", help="forget a Databricks sign-in",
+                            description="Drop the workspace's refresh token from the keyring.")
+    logout.add_argument("name")
+    logout.set_defaults(func=_logout)
+
     test = sub.add_parser("test", help="check the connection step by step",
                           description="Check that the host is reachable, TLS is valid, the "
                                       "credentials are accepted, the default experiment exists "
@@ -83,7 +112,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     env.set_defaults(func=_import_env)
 
     cfg = sub.add_parser("import-databrickscfg",
-                         help="add the token profiles of ~/.databrickscfg")
+                         help="add the profiles of ~/.databrickscfg (every auth type)")
     cfg.add_argument("--profile", metavar="P", help="only this profile")
     cfg.add_argument("--replace", action="store_true", help="replace workspaces of those names")
     cfg.set_defaults(func=_import_databrickscfg)
@@ -109,26 +138,92 @@ def _save(store: WorkspaceStore, ws: Workspace, secret: str | None, replace: boo
         raise KeyringUnavailable(f"{exc} Nothing was saved. {_NO_KEYRING_HINT}") from None
 
 
-def _add(args: argparse.Namespace) -> int:
+def _add_auth(args: argparse.Namespace, kind: str) -> str:
+    """The auth method the options describe, checked against the secret options given."""
     if args.password_stdin and not args.username:
         raise UsageError("--password-stdin needs --username.")
     if args.username and not args.password_stdin:
         raise UsageError("Basic auth needs the password on stdin: add --password-stdin.")
-    auth = "token" if args.token_stdin else "basic" if args.username else "none"
-    ws = Workspace(name=args.name, host=args.host, kind=args.kind or guess_kind(args.host),
+    auth = args.auth or ("token" if args.token_stdin else "basic" if args.username
+                         else "oauth-m2m" if args.client_secret_stdin else "none")
+    if auth in ("token", "pat") and not args.token_stdin:
+        raise UsageError("A token is read from stdin: add --token-stdin.")
+    if auth == "oauth-m2m" and not (args.client_id and args.client_secret_stdin):
+        raise UsageError("--auth oauth-m2m needs --client-id ID and the secret on stdin "
+                         "(--client-secret-stdin).")
+    if auth in ("oauth-u2m", "profile") and (args.token_stdin or args.client_secret_stdin):
+        raise UsageError(f"--auth {auth} reads no secret: it signs in "
+                         + ("in the browser (`workspace login`)." if auth == "oauth-u2m"
+                            else "with the profile."))
+    if kind == "databricks" and auth == "none":
+        raise UsageError("A Databricks workspace needs a way to sign in: --auth oauth-u2m, "
+                         "pat (--token-stdin), oauth-m2m or profile.")
+    return auth
+
+
+def _add(args: argparse.Namespace) -> int:
+    kind = args.kind or guess_kind(args.host)
+    auth = _add_auth(args, kind)
+    ws = Workspace(name=args.name, host=args.host, kind=kind,
                    auth=auth, username=args.username, default_experiment=args.experiment,
                    ca_bundle=args.ca_bundle, verify_tls=not args.no_verify_tls,
-                   reviewer=args.reviewer)
+                   reviewer=args.reviewer, profile=args.profile, client_id=args.client_id)
     store = WorkspaceStore()
     if not args.replace and any(w.name == ws.name for w in store.list()):
         # Checked before reading stdin so nobody types a token for nothing.
         raise UsageError(f"A workspace named '{ws.name}' already exists: pass --replace to "
                          "replace it, or choose another name.")
-    secret = _read_secret("Token" if auth == "token" else "Password") if ws.needs_secret else None
+    what = {"basic": "Password", "oauth-m2m": "Client secret"}.get(auth, "Token")
+    secret = _read_secret(what) if ws.enters_secret else None
     _save(store, ws, secret, args.replace)
     where = " (secret in the OS keyring)" if secret else ""
     print(f"Saved workspace '{ws.name}' ({ws.kind}, {ws.host}){where}. "
-          f"Check it with: traceviewer workspace test {ws.name}")
+          + (f"Sign in with: traceviewer workspace login {ws.name}" if auth == "oauth-u2m"
+             else f"Check it with: traceviewer workspace test {ws.name}"))
+    return 0
+
+
+def _login(args: argparse.Namespace) -> int:
+    store = WorkspaceStore()
+    ws = store.get(args.name)
+    if ws.kind != "databricks" or ws.auth not in ("oauth-u2m", "profile"):
+        raise UsageError(f"Workspace '{ws.name}' does not sign in in the browser (auth "
+                         f"{ws.auth}); `login` is for Databricks workspaces with auth oauth-u2m.")
+    host = ws.host
+    discovery = None
+    if ws.auth == "profile":
+        resolved = databricks_auth.resolve(host=ws.host, profile=ws.profile)
+        if resolved.auth != "oauth-u2m":
+            raise UsageError(f"Profile '{ws.profile}' signs in with "
+                             f"{databricks_auth.auth_label(resolved.auth)}, not in the browser.")
+        host, discovery = resolved.host, resolved.discovery_url
+    endpoints = databricks_auth.discover_endpoints(host, discovery)
+
+    def show(url: str) -> None:
+        print("Opening the Databricks sign-in page in your browser. If it does not open, visit:",
+              flush=True)
+        print(f"  {url}", flush=True)
+
+    signed = databricks_auth.sign_in_browser(host, endpoints=endpoints, on_url=show,
+                                             verify=ws.ca_bundle or ws.verify_tls,
+                                             token=CancelToken())
+    keychain.set_secret(ws.name, signed.refresh_token)
+    with open_client(ws) as client:
+        user = databricks_auth.current_user(client)
+    if user and not ws.reviewer:
+        store.upsert(dataclasses.replace(ws, reviewer=user))
+    print(f"Signed in to '{ws.name}' ({ws.host})" + (f" as {printable(user)}" if user else "")
+          + "; the refresh token is in the OS keyring.")
+    return 0
+
+
+def _logout(args: argparse.Namespace) -> int:
+    ws = WorkspaceStore().get(args.name)
+    if ws.kind != "databricks" or ws.auth not in ("oauth-u2m", "profile"):
+        raise UsageError(f"Workspace '{ws.name}' has no browser sign-in to forget (auth "
+                         f"{ws.auth}); to drop its secret, remove the workspace.")
+    keychain.delete_secret(ws.name)
+    print(f"Signed out of '{ws.name}': its refresh token was removed from the keyring.")
     return 0
 
 
@@ -141,7 +236,7 @@ def _list(args: argparse.Namespace) -> int:
         print("No workspaces yet: add one with `traceviewer workspace add NAME --host URL` or "
               "`traceviewer workspace import-env`.")
         return 0
-    rows = [("NAME", "KIND", "HOST", "AUTH", "EXPERIMENT", "REVIEWER")]
+    rows: list[tuple[str, ...]] = [("NAME", "KIND", "HOST", "AUTH", "EXPERIMENT", "REVIEWER")]
     rows += [(w.name, w.kind, w.host, w.auth + (f" ({w.username})" if w.username else ""),
               w.default_experiment or "-", w.reviewer or "-") for w in workspaces]
     rows = [tuple(printable(cell) for cell in row) for row in rows]  # imported names and hosts
@@ -166,6 +261,11 @@ def _test(args: argparse.Namespace) -> int:
     ws = WorkspaceStore().get(args.name)
     print(f"Testing workspace '{ws.name}' ({ws.host})", flush=True)
     steps = conntest.run(ws, token=CancelToken(_print_step))
+    user = conntest.signed_in_user(steps)
+    if user and not ws.reviewer:
+        # The signed-in Databricks user is who the feedback is from (the seed's source_id).
+        WorkspaceStore().upsert(dataclasses.replace(ws, reviewer=user))
+        print(f"Reviewer id set to {printable(user)} (the signed-in user).")
     if conntest.passed(steps):
         print("Connection OK.")
         return 0

@@ -23,7 +23,7 @@ import httpx
 
 from traceviewer import __version__
 from traceviewer.core import databricks_routes, pacing
-from traceviewer.core.auth import Auth
+from traceviewer.core.auth import Auth, Authenticator
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.errors import (
     AuthError,
@@ -76,13 +76,14 @@ class RetryPolicy:
 class RestClient:
     """Talks to one MLflow tracking server; see the module docstring for the guarantees."""
 
-    def __init__(self, host: str, auth: Auth | None = None, verify: bool | str = True,
+    def __init__(self, host: str, auth: Authenticator | None = None, verify: bool | str = True,
                  timeout: float = 30.0, retry: RetryPolicy | None = None,
                  kind: str = "mlflow"):
         if kind not in CLIENT_KINDS:
             raise ConfigError(f"Unknown server kind '{kind}': use mlflow or databricks.")
         self.host = normalize_host(host)
-        self.auth = auth or Auth()
+        # Asked for headers on every request: Databricks OAuth tokens expire and are renewed.
+        self.auth: Authenticator = auth or Auth()
         self.timeout = timeout
         self.kind = kind
         # "databricks": the workspace's own routes for spans, tags and trace infos
@@ -99,7 +100,7 @@ class RestClient:
             log.warning("Credentials for %s are sent over plain http: use https", self.host)
         self._http = httpx.Client(
             base_url=self.host,
-            headers={"User-Agent": f"traceviewer/{__version__}", **self.auth.headers()},
+            headers={"User-Agent": f"traceviewer/{__version__}"},
             verify=_ssl_verify(verify, self.host),
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             limits=httpx.Limits(max_connections=16, max_keepalive_connections=8),
@@ -345,8 +346,7 @@ class RestClient:
             # waits out a 429 that any thread of this process met.
             self._budget.acquire(search=paced, token=token, closed=lambda: self._http.is_closed)
             try:
-                resp = self._http.request(method, path, params=params, json=body,
-                                          timeout=timeout)
+                resp = self._authorized(method, path, params, body, timeout)
             except httpx.TransportError as exc:
                 error, retryable = self._transport_error(exc, what, read, timeout.read)
             else:
@@ -364,6 +364,19 @@ class RestClient:
                      attempt + 2, attempts, error)
             self._sleep(wait, token)
         raise AssertionError("unreachable: the last attempt raises or returns")
+
+    def _authorized(self, method: str, path: str, params: dict[str, Any] | None,
+                    body: dict[str, Any] | None, timeout: httpx.Timeout) -> httpx.Response:
+        """One exchange with the auth's current headers; on a 401 whose credentials can be
+        renewed (an expired OAuth token), renewed headers once more. A 401 means the request was
+        not carried out, so resending is safe for writes too."""
+        resp = self._http.request(method, path, params=params, json=body, timeout=timeout,
+                                  headers=self.auth.headers())
+        if resp.status_code == 401 and self.auth.invalidate():
+            resp.close()
+            resp = self._http.request(method, path, params=params, json=body, timeout=timeout,
+                                      headers=self.auth.headers())
+        return resp
 
     def _sleep(self, seconds: float, token: CancelToken | None) -> None:
         """Wait before a retry; a cancelled token or a closed client ends the wait at once."""

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from traceviewer.core import databricks_auth
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.client import RestClient
 from traceviewer.core.errors import NotFound, TraceViewerError
@@ -37,6 +38,7 @@ class Step:
     title: str
     status: str
     detail: str
+    user: str | None = None  # who the credentials signed in as (Databricks), when known
 
     @property
     def failed(self) -> bool:
@@ -109,9 +111,18 @@ def _server_checks(ws: Workspace, client: RestClient, token: CancelToken,
             return
     token.check()
 
-    creds = _attempt(later[1], lambda: client.search_experiments(max_results=1),
-                     lambda _: ("no credentials needed" if ws.auth == "none"
-                                else f"the server accepted the {_secret_word(ws)}"))
+    if ws.kind == "databricks":
+        try:
+            user = _signed_in(client, token)
+        except TraceViewerError as exc:
+            creds = Step(later[1], FAILED, redact(str(exc)))
+        else:
+            creds = Step(later[1], OK, f"signed in as {user} with the {_secret_word(ws)}",
+                         user=user)
+    else:
+        creds = _attempt(later[1], lambda: client.search_experiments(max_results=1),
+                         lambda _: ("no credentials needed" if ws.auth == "none"
+                                    else f"the server accepted the {_secret_word(ws)}"))
     yield creds
     if creds.failed:
         yield from _not_run(later[2:], "the credentials were not accepted")
@@ -184,7 +195,23 @@ def _not_run(titles: list[str], why: str) -> Iterator[Step]:
 
 
 def _secret_word(ws: Workspace) -> str:
+    if ws.kind == "databricks":
+        label = databricks_auth.auth_label(ws.auth)
+        return f"{label} '{ws.profile}'" if ws.auth == "profile" else label
     return "username and password" if ws.auth == "basic" else "token"
+
+
+def _signed_in(client: RestClient, token: CancelToken) -> str:
+    """The signed-in Databricks user (SCIM Me), after checking the MLflow API answers too."""
+    user = databricks_auth.current_user(client, token) or "an unnamed identity"
+    # The MLflow API may refuse what SCIM accepted (a token without the all-apis scope).
+    client.search_experiments(max_results=1, token=token)
+    return user
+
+
+def signed_in_user(steps: list[Step]) -> str | None:
+    """The Databricks user the connection test signed in as, if it did."""
+    return next((step.user for step in steps if step.user), None)
 
 
 def _proxy_for(url: str) -> str | None:

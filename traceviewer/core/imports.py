@@ -1,6 +1,7 @@
 """Import workspaces from what the user already has: the environment the MLflow SDK reads
-(MLFLOW_TRACKING_URI, DATABRICKS_HOST/TOKEN, MLFLOW_TRACKING_TOKEN/USERNAME/PASSWORD,
-MLFLOW_EXPERIMENT_NAME) and the profiles of `~/.databrickscfg`.
+(MLFLOW_TRACKING_URI, DATABRICKS_HOST with DATABRICKS_TOKEN or DATABRICKS_CLIENT_ID/_SECRET,
+MLFLOW_TRACKING_TOKEN/USERNAME/PASSWORD, MLFLOW_EXPERIMENT_NAME) and the profiles of
+`~/.databrickscfg`, of every auth type.
 
 Imports only read; `WorkspaceStore.save` then puts the secret into the keyring."""
 
@@ -102,13 +103,21 @@ def _databricks_from_env(env: Mapping[str, str], name: str | None,
                          experiment: str | None) -> Imported:
     host = normalize_host(env["DATABRICKS_HOST"])
     token = env.get("DATABRICKS_TOKEN")
-    if not token:
-        raise ConfigError("DATABRICKS_HOST is set but DATABRICKS_TOKEN is not: set it to a "
-                          "personal access token (User settings > Developer > Access tokens).")
+    client_id, client_secret = env.get("DATABRICKS_CLIENT_ID"), env.get("DATABRICKS_CLIENT_SECRET")
     register_secret(token)
-    ws = Workspace(name=name or name_for_host(host), host=host, kind="databricks", auth="token",
-                   default_experiment=experiment)
-    return Imported(ws, token, "environment")
+    register_secret(client_secret)
+    ws_name = name or name_for_host(host)
+    if token:
+        ws = Workspace(name=ws_name, host=host, kind="databricks", auth="token",
+                       default_experiment=experiment)
+        return Imported(ws, token, "environment")
+    if client_id and client_secret:
+        ws = Workspace(name=ws_name, host=host, kind="databricks", auth="oauth-m2m",
+                       client_id=client_id, default_experiment=experiment)
+        return Imported(ws, client_secret, "environment")
+    raise ConfigError("DATABRICKS_HOST is set but DATABRICKS_TOKEN is not: set it to a "
+                      "personal access token, or set DATABRICKS_CLIENT_ID and "
+                      "DATABRICKS_CLIENT_SECRET for a service principal.")
 
 
 def databrickscfg_path(env: Mapping[str, str] | None = None) -> Path:
@@ -120,8 +129,10 @@ def databrickscfg_path(env: Mapping[str, str] | None = None) -> Path:
 def from_databrickscfg(path: Path | None = None, profile: str | None = None,
                        env: Mapping[str, str] | None = None
                        ) -> tuple[list[Imported], list[Skipped]]:
-    """The profiles of a databrickscfg file that have a host and a token (all, or `profile`),
-    and the ones skipped with the reason. ConfigError if the file or the profile is missing."""
+    """The profiles of a databrickscfg file (all, or `profile`) as workspaces, every auth type
+    (PAT, OAuth M2M, the browser sign-in, or one the profile itself carries such as
+    databricks-cli), and the ones skipped with the reason (no host). ConfigError if the file or
+    the profile is missing."""
     path = path or databrickscfg_path(env)
     # configparser would treat [DEFAULT] as defaults inherited by every profile; in
     # databrickscfg it is an ordinary profile.
@@ -144,22 +155,39 @@ def from_databrickscfg(path: Path | None = None, profile: str | None = None,
     for section in names:
         values = parser[section]
         token = values.get("token", "").strip()
+        client_secret = values.get("client_secret", "").strip()
         register_secret(token)
+        register_secret(client_secret)
+        register_secret(values.get("password", "").strip())
         host = values.get("host", "").strip()
         if not host:
             skipped.append(Skipped(section, "no host"))
-        elif not token:
-            how = values.get("auth_type") or ("username and password" if values.get("username")
-                                              else "no token")
-            skipped.append(Skipped(section, f"uses {how}; Trace Viewer needs a personal access "
-                                            "token (token = ... in the profile)"))
-        else:
-            try:
-                host = normalize_host(host)
-                name = name_for_host(host) if section == _DEFAULT_PROFILE else _safe_name(section)
-                ws = Workspace(name=name, host=host, kind="databricks", auth="token")
-            except ConfigError as exc:
-                skipped.append(Skipped(section, str(exc)))
-                continue
-            imported.append(Imported(ws, token, f"{path} [{section}]"))
+            continue
+        auth, secret, client_id = _profile_auth(values, token, client_secret)
+        try:
+            host = normalize_host(host)
+            name = name_for_host(host) if section == _DEFAULT_PROFILE else _safe_name(section)
+            ws = Workspace(name=name, host=host, kind="databricks", auth=auth,
+                           client_id=client_id, profile=section if auth == "profile" else None)
+        except ConfigError as exc:
+            skipped.append(Skipped(section, str(exc)))
+            continue
+        imported.append(Imported(ws, secret, f"{path} [{section}]"))
     return imported, skipped
+
+
+def _profile_auth(values: Mapping[str, str], token: str, client_secret: str
+                  ) -> tuple[str, str | None, str | None]:
+    """(auth, secret, client id) of a databrickscfg profile, as databricks-sdk picks the auth:
+    an explicit auth_type first, else a token (PAT), else client credentials (M2M). Profiles
+    that delegate to a command (databricks-cli, azure-cli) or another SDK auth type are used
+    through the profile itself, so nothing of theirs is copied."""
+    auth_type = values.get("auth_type", "").strip()
+    client_id = values.get("client_id", "").strip() or None
+    if auth_type in ("", "pat") and token:
+        return "token", token, None
+    if auth_type in ("", "oauth-m2m") and client_id and client_secret:
+        return "oauth-m2m", client_secret, client_id
+    if auth_type == "external-browser":
+        return "oauth-u2m", None, None
+    return "profile", None, None

@@ -16,14 +16,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from traceviewer.core import keychain, paths
-from traceviewer.core.auth import Auth
+from traceviewer.core import databricks_auth, keychain, paths
+from traceviewer.core.auth import Auth, Authenticator
 from traceviewer.core.client import RestClient, normalize_host
 from traceviewer.core.errors import AuthError, ConfigError, KeyringUnavailable
 from traceviewer.core.storage import JsonFile
 
 KINDS = ("mlflow", "databricks")
 AUTH_KINDS = ("none", "token", "basic")
+# A Databricks workspace signs in with one of these ("token" is the older name of "pat").
+DATABRICKS_AUTH_KINDS = ("token", *databricks_auth.AUTH_KINDS)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
 _DATABRICKS_DOMAINS = (".cloud.databricks.com", ".azuredatabricks.net", ".gcp.databricks.com",
                        ".databricks.azure.cn", ".databricks.com")
@@ -48,6 +50,8 @@ class Workspace:
     ca_bundle: str | None = None
     verify_tls: bool = True
     reviewer: str | None = None
+    profile: str | None = None  # Databricks auth "profile": the ~/.databrickscfg profile
+    client_id: str | None = None  # Databricks auth "oauth-m2m": the service principal
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -56,20 +60,36 @@ class Workspace:
         object.__setattr__(self, "host", normalize_host(self.host))
         if self.kind not in KINDS:
             raise ConfigError(f"Unknown workspace kind '{self.kind}': use mlflow or databricks.")
-        if self.auth not in AUTH_KINDS:
+        for field in ("username", "default_experiment", "ca_bundle", "reviewer", "profile",
+                      "client_id"):
+            value = getattr(self, field)
+            object.__setattr__(self, field, (value or "").strip() or None)
+        if self.kind == "databricks":
+            if self.auth not in DATABRICKS_AUTH_KINDS:
+                raise ConfigError(f"Databricks workspace '{self.name}' cannot use auth method "
+                                  f"'{self.auth}': use pat, oauth-u2m, oauth-m2m or profile.")
+            if self.auth == "oauth-m2m" and not self.client_id:
+                raise ConfigError(f"Workspace '{self.name}' signs in as a service principal "
+                                  "(oauth-m2m): it needs the client id.")
+            if self.auth == "profile" and not self.profile:
+                raise ConfigError(f"Workspace '{self.name}' signs in with a ~/.databrickscfg "
+                                  "profile: it needs the profile name.")
+        elif self.auth not in AUTH_KINDS:
             raise ConfigError(f"Unknown auth method '{self.auth}': use none, token or basic.")
         if self.auth == "basic" and not self.username:
             raise ConfigError(f"Workspace '{self.name}' uses basic auth: it needs a username.")
-        if self.kind == "databricks" and self.auth != "token":
-            raise ConfigError(f"Databricks workspace '{self.name}' needs a personal access "
-                              "token (auth method 'token').")
-        for field in ("username", "default_experiment", "ca_bundle", "reviewer"):
-            value = getattr(self, field)
-            object.__setattr__(self, field, (value or "").strip() or None)
 
     @property
     def needs_secret(self) -> bool:
+        """Whether the workspace may keep a secret in the keyring: a token, password or client
+        secret the user enters, or the refresh token of a Databricks sign-in."""
         return self.auth != "none"
+
+    @property
+    def enters_secret(self) -> bool:
+        """Whether the user types the secret in (token, password, client secret); a Databricks
+        browser sign-in (oauth-u2m, or a profile) gets its own."""
+        return self.auth in ("token", "basic", "pat", "oauth-m2m")
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (no secret: the secret is never part of a Workspace)."""
@@ -149,7 +169,9 @@ class WorkspaceStore:
             if secret is not None and ws.needs_secret:
                 keep = keychain.remember_for_session if session_only else keychain.set_secret
                 keep(ws.name, secret)
-            elif previous is not None and previous.needs_secret and not ws.needs_secret:
+            elif previous is not None and previous.needs_secret and (
+                    not ws.needs_secret or previous.auth != ws.auth):
+                # Another way of signing in: the old secret (say a PAT) is no refresh token.
                 keychain.delete_secret(ws.name)
             workspaces[ws.name] = ws
             return workspaces
@@ -207,6 +229,9 @@ def open_client(ws: Workspace, secret: str | None = None) -> RestClient:
     """A client for `ws`, with `secret` or else the one in session memory or the keyring.
 
     Reads the keyring, which may block on an unlock prompt: call it off the GUI thread."""
+    if ws.kind == "databricks":
+        return RestClient(ws.host, workspace_auth(ws, secret), verify=ws.ca_bundle or ws.verify_tls,
+                          kind="databricks")
     if ws.needs_secret and secret is None:
         secret = keychain.get_secret(ws.name)
         if secret is None:
@@ -220,7 +245,15 @@ def open_client(ws: Workspace, secret: str | None = None) -> RestClient:
         auth = Auth("basic", username=ws.username, password=secret)
     else:
         auth = Auth()
-    return RestClient(ws.host, auth, verify=ws.ca_bundle or ws.verify_tls)
+    return RestClient(ws.host, auth, verify=ws.ca_bundle or ws.verify_tls, kind=ws.kind)
+
+
+def workspace_auth(ws: Workspace, secret: str | None = None) -> Authenticator:
+    """The sign-in of Databricks workspace `ws` (PAT, OAuth U2M or M2M, or a profile), with
+    `secret` (PAT or client secret) or the keyring's. Reads the keyring: not on the GUI thread."""
+    return databricks_auth.workspace_auth(ws.name, ws.host, ws.auth, secret=secret,
+                                          profile=ws.profile, client_id=ws.client_id,
+                                          verify=ws.ca_bundle or ws.verify_tls)
 
 
 @dataclass(frozen=True, slots=True)
