@@ -52,7 +52,7 @@ class _Desc:
         self.value = value
 
     def __lt__(self, other: _Desc) -> bool:
-        return other.value < self.value
+        return bool(other.value < self.value)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, _Desc) and self.value == other.value
@@ -65,15 +65,15 @@ def _sort_value(field: str) -> Callable[[TraceInfo], Any]:
     if getter is not None:
         return getter
     spec, key = flt.split_field(field)
-    if spec.name == "tags":
+    if key is not None and spec.name == "tags":
         return lambda t: t.tags.get(key)
-    if spec.name == "metadata":
+    if key is not None and spec.name == "metadata":
         return lambda t: t.metadata.get(key)
     raise BadFilter(f"Cannot order traces by {field!r}: use timestamp_ms, execution_time_ms, "
                     "status, name, request_id, run_id, tags.<key> or metadata.<key>.")
 
 
-def sort_key(order_by: Sequence[str]) -> Callable[[TraceInfo], tuple]:
+def sort_key(order_by: Sequence[str]) -> Callable[[TraceInfo], tuple[Any, ...]]:
     """A key putting traces in the server's order for `order_by` (plus its tie-breakers:
     timestamp_ms DESC, request_id ASC; NULLs first ascending, last descending, as SQLite)."""
     parts: list[tuple[str, bool]] = []
@@ -90,7 +90,7 @@ def sort_key(order_by: Sequence[str]) -> Callable[[TraceInfo], tuple]:
         parts.append(("request_id", False))
     getters = [(_sort_value(f), desc) for f, desc in parts]
 
-    def key(info: TraceInfo) -> tuple:
+    def key(info: TraceInfo) -> tuple[Any, ...]:
         values = []
         for get, desc in getters:
             value = get(info)
