@@ -37,7 +37,7 @@ _BATCH_CHARS = 32 * 1024  # a few milliseconds of decoding, even on a slow machi
 _MAX_BATCH_CHARS = 4 * _BATCH_CHARS  # how far past a batch's start its end is looked for
 
 
-def _chunks(raw: bytes | str) -> Iterator[str]:
+def _chunks(raw: bytes | bytearray | str) -> Iterator[str]:
     if isinstance(raw, str):
         yield from (raw[i:i + _CHUNK] for i in range(0, len(raw), _CHUNK))
         return
@@ -52,7 +52,7 @@ class _Window:
     """The part of the document's text being decoded; grows a chunk at a time at its end and
     forgets what was decoded at its start."""
 
-    def __init__(self, raw: bytes | str):
+    def __init__(self, raw: bytes | bytearray | str):
         self._chunks = _chunks(raw)
         self.text = ""
         self.eof = False
@@ -210,7 +210,7 @@ def corrupt_trace_errors() -> Iterator[None]:
         raise CorruptTrace("The trace JSON is nested too deeply to read.") from exc
 
 
-def loads_trace_doc(raw: bytes | str, token: CancelToken | None = None) -> Any:
+def loads_trace_doc(raw: bytes | bytearray | str, token: CancelToken | None = None) -> Any:
     """`json.loads(raw)` for a trace document, holding the GIL only briefly at a time; raises
     CorruptTrace for input that is not UTF-8 JSON."""
     with corrupt_trace_errors():

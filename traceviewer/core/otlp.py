@@ -116,8 +116,9 @@ class LazyAttributes(Mapping[str, Any]):
 
     def json_text(self, key: str) -> str:
         """The attribute as JSON text (the raw text for the artifact format: no re-encoding)."""
-        if self._decode is _decode_json_string and isinstance(self.raw[key], str):
-            return self.raw[key]
+        value = self.raw[key]
+        if self._decode is _decode_json_string and isinstance(value, str):
+            return value
         return json.dumps(self[key], default=_json_default)
 
     def packed(self) -> tuple[str, str]:
@@ -187,6 +188,7 @@ def _span(raw: dict[str, Any], ids: dict[str, str], fallback_start_ns: int) -> S
     start = _ns(raw.get("start_time_unix_nano"))
     end = _ns(raw.get("end_time_unix_nano"))
     events = raw.get("events")
+    code = status.get("code")
     return Span(
         span_id=span_id,
         parent_id=_hex_id(raw.get("parent_span_id"), ids),
@@ -194,7 +196,7 @@ def _span(raw: dict[str, Any], ids: dict[str, str], fallback_start_ns: int) -> S
         span_type=span_type if isinstance(span_type, str) and span_type else "UNKNOWN",
         start_ns=start if start is not None else (end or fallback_start_ns),
         end_ns=end or None,  # OTLP writes 0 for "not ended"
-        status=_STATUS.get(status.get("code"), "UNSET"),
+        status=_STATUS.get(code, "UNSET") if isinstance(code, str) else "UNSET",
         status_message=str(status.get("message") or ""),
         attributes=attributes,
         events=tuple(_event(e) for e in events) if events else (),
