@@ -10,10 +10,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from traceviewer.core.auth import Auth
-from traceviewer.core.client import RestClient
+from traceviewer.core.client import RestClient, normalize_host
+from traceviewer.core.databricks_auth import env_auth
 from traceviewer.core.errors import UsageError
 from traceviewer.core.terminal import printable
-from traceviewer.core.workspaces import WorkspaceStore, open_client
+from traceviewer.core.workspaces import KINDS, WorkspaceStore, guess_kind, open_client
 
 
 def add_server_args(parser: argparse.ArgumentParser) -> None:
@@ -25,8 +26,13 @@ def add_server_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--host", metavar="URL",
                        help="a server URL; credentials come from the environment as the MLflow "
                             "SDK reads them (MLFLOW_TRACKING_USERNAME/PASSWORD, "
-                            "MLFLOW_TRACKING_TOKEN, DATABRICKS_TOKEN). Default: "
-                            "MLFLOW_TRACKING_URI if it is an http(s) URL")
+                            "MLFLOW_TRACKING_TOKEN; for Databricks DATABRICKS_TOKEN, "
+                            "DATABRICKS_CLIENT_ID/_SECRET or DATABRICKS_CONFIG_PROFILE). "
+                            "Default: MLFLOW_TRACKING_URI if it is an http(s) URL, or "
+                            "DATABRICKS_HOST if it is 'databricks'")
+    parser.add_argument("--kind", choices=KINDS, default=None,
+                        help="with --host: the kind of server (default: databricks for "
+                             "Databricks workspace URLs, else mlflow)")
 
 
 def client_from_args(args: argparse.Namespace) -> RestClient:
@@ -36,14 +42,30 @@ def client_from_args(args: argparse.Namespace) -> RestClient:
     if workspace and host:
         raise UsageError("Give either --workspace or --host, not both.")
     if workspace:
+        if getattr(args, "kind", None):
+            raise UsageError("--kind goes with --host; a workspace has its kind in its settings.")
         return open_client(WorkspaceStore().get(workspace))
     if not host:
         uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+        if uri.startswith("databricks"):
+            # As the MLflow SDK: DATABRICKS_HOST with DATABRICKS_TOKEN, DATABRICKS_CLIENT_ID/
+            # _SECRET or DATABRICKS_CONFIG_PROFILE (or databricks://PROFILE), via databricks-sdk.
+            return _databricks_client(None)
         if not uri.startswith(("http://", "https://")):
             raise UsageError("Which server? Give --workspace NAME or --host URL (or set "
-                             "MLFLOW_TRACKING_URI to the server's http(s) URL).")
+                             "MLFLOW_TRACKING_URI to the server's http(s) URL, or to "
+                             "'databricks' with DATABRICKS_HOST and DATABRICKS_TOKEN).")
         host = uri
-    return RestClient(host, Auth.from_env(host))
+    kind = getattr(args, "kind", None) or guess_kind(host)
+    if kind == "databricks":
+        return _databricks_client(host)
+    return RestClient(host, Auth.from_env(host), kind=kind)
+
+
+def _databricks_client(host: str | None) -> RestClient:
+    """A Databricks workspace signed in from the environment or ~/.databrickscfg."""
+    found_host, auth = env_auth(normalize_host(host) if host else None)
+    return RestClient(found_host, auth, kind="databricks")
 
 
 def table_line(cells: Sequence[str | None], widths: Sequence[int]) -> str:
