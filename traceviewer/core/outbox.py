@@ -411,6 +411,9 @@ class Outbox:
                                                 dict(item.payload)).assessment_id
             except NotFound:
                 raise _trace_gone(item.trace_id) from None
+        # An edit or delete is queued with an id or after a create, and `_claim` hands it out
+        # only once that create is sent and its id copied over.
+        assert item.assessment_id is not None
         if item.op == "update":
             return client.update_assessment(item.trace_id, item.assessment_id,
                                             dict(item.payload)).assessment_id
