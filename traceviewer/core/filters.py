@@ -191,6 +191,35 @@ def _list_literal(value: str) -> str:
     return repr(value)
 
 
+# Keys MLflow's filter parser (SearchTraceUtils._replace_key_to_tag_or_metadata, 3.17.2)
+# rewrites, compared in lower case and after removing backticks or quotes, under every prefix
+# but span.: such a tag, metadata or assessment key cannot be named in a filter at all.
+_REWRITTEN_KEYS = {
+    "name": "the trace name (write name = '…' for that)",
+    "prompt": "the trace's linked prompts (write prompt = 'name/version' for that)",
+    "run_id": "the source run, metadata mlflow.sourceRun (write run_id = '…' for that)",
+    "text": "the full text of the spans (write span.content LIKE '%…%' for that)",
+    "timestamp": "the key timestamp_ms",
+    "execution_time": "the key execution_time_ms",
+    "end_time": "the key end_time_ms",
+}
+_REWRITTEN_PREFIXES = ("tags", "metadata", "feedback", "expectation")
+
+
+def check_key(prefix: str, key: str) -> None:
+    """BadFilter if the server would read `prefix.key` as something else (see
+    _REWRITTEN_KEYS): `tags.name = 'x'` matches traces *named* x, whatever the quoting."""
+    meaning = _REWRITTEN_KEYS.get(key.lower())
+    if meaning is not None and prefix in _REWRITTEN_PREFIXES:
+        raise BadFilter(
+            f"MLflow reads {prefix}.{key} as {meaning}, whatever the quotes or backticks, so a "
+            f"{_PREFIX_NOUNS[prefix]} named {key!r} cannot be searched on the server.")
+
+
+_PREFIX_NOUNS = {"tags": "tag", "metadata": "metadata key", "feedback": "feedback",
+                 "expectation": "expectation"}
+
+
 def field_key(field: str) -> str:
     """The server's identifier for a canonical field: `tags.a.b` -> tags.`a.b`."""
     spec, key = split_field(field)
@@ -198,6 +227,7 @@ def field_key(field: str) -> str:
         return f"tags.{quote_key(_VIRTUAL[spec.name])}"
     if key is None:
         return spec.name
+    check_key(spec.name, key)
     return f"{spec.name}.{quote_key(key)}"
 
 
@@ -212,10 +242,10 @@ def resolve_time(value: str | int | float, now_ms: int | None = None) -> int:
     if isinstance(value, bool):
         raise BadFilter(f"{value!r} is not a time.")
     if isinstance(value, int | float):
-        return int(value)
+        return _checked_time(value)
     text = value.strip()
     if text.isdigit():
-        return int(text)
+        return _checked_time(_number(text, "A time"))
     m = _RELATIVE.match(text.lower())
     if m:
         now = int(time.time() * 1000) if now_ms is None else now_ms
@@ -231,6 +261,14 @@ def resolve_time(value: str | int | float, now_ms: int | None = None) -> int:
     return round(moment.timestamp() * 1000)
 
 
+def _checked_time(value: int | float) -> int:
+    _checked_number(value, "A time")
+    if abs(value) >= _MAX_TIME:
+        raise BadFilter(f"A time of {value:.3g} ms is too large: the server compares times "
+                        f"below {_MAX_TIME:,} ms.")
+    return int(value)
+
+
 def _render_value(clause: Clause, spec: FieldSpec, now_ms: int | None) -> str:
     kind = spec.value_kind(clause.op)
     value = clause.value
@@ -244,10 +282,13 @@ def _render_value(clause: Clause, spec: FieldSpec, now_ms: int | None) -> str:
     if kind is ValueKind.TIME:
         if value is None or isinstance(value, tuple):
             raise BadFilter(f"{spec.label} needs a time.")
+        if isinstance(value, float):  # epoch ms with a fraction: kept, not cut to an int
+            _checked_time(value)
+            return f" {_number_text(value, spec)}"
         return f" {resolve_time(value, now_ms)}"
     if kind is ValueKind.NUMBER:
         if isinstance(value, str):
-            value = _number(value, spec)
+            value = _number(value, spec.label)
         if not isinstance(value, int | float) or isinstance(value, bool):
             raise BadFilter(f"{spec.label} {clause.op} needs a number.")
         return f" {_number_text(value, spec)}"
@@ -260,21 +301,36 @@ def _render_value(clause: Clause, spec: FieldSpec, now_ms: int | None) -> str:
 
 def _number_text(value: int | float, spec: FieldSpec) -> str:
     """Plain decimal digits: the server's tokenizer reads no exponents, inf or nan."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise BadFilter(f"{spec.label} needs a finite number, not {value!r}.")
+    _checked_number(value, spec.label)
     text = f"{Decimal(repr(value)):f}"
     # A float keeps its point so that it reads back as a float (1e16 -> 10000000000000000.0).
     return text + ".0" if isinstance(value, float) and "." not in text else text
 
 
-def _number(text: str, spec: FieldSpec) -> int | float:
+# The server stores times as 64-bit integers; no double has more than 309 integer digits.
+_MAX_TIME = 2 ** 63
+_MAX_DIGITS = 309
+
+
+def _checked_number(value: int | float, label: str) -> int | float:
+    """`value` if it is a finite number (BadFilter otherwise)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise BadFilter(f"{label} needs a finite number, not {value!r}.")
+    return value
+
+
+def _number(text: str, label: str) -> int | float:
+    digits = text.lstrip("-").partition(".")[0]
+    if len(digits) > _MAX_DIGITS:
+        # Python refuses int() beyond 4,300 digits (and float() makes it inf): say so plainly.
+        raise BadFilter(f"{label}: a {len(digits):,}-digit number is too large to compare.")
     try:
         return int(text)
     except ValueError:
         try:
             return float(text)
         except ValueError:
-            raise BadFilter(f"{spec.label} needs a number, not {text!r}.") from None
+            raise BadFilter(f"{label} needs a number, not {text!r}.") from None
 
 
 def render(clause: Clause, now_ms: int | None = None) -> str:
@@ -326,6 +382,7 @@ def user(value: str) -> Clause:
 def tag(key: str, value: str) -> Clause:
     """Traces whose tag `key` equals `value`."""
     quote_key(key)
+    check_key("tags", key)
     return Clause(f"tags.{key}", "=", value)
 
 
@@ -515,6 +572,10 @@ class _Parser:
                 for virtual, virtual_key in _VIRTUAL.items():
                     if key == virtual_key:
                         return virtual
+            try:
+                check_key(prefix, key)
+            except BadFilter as exc:
+                raise self.fail(str(exc).rstrip("."), start) from None
             return f"{prefix}.{key}"
         if parts[0].kind == "word" and head == "span":
             if rest and rest[0].kind == "word" and rest[0].text == "attributes":
@@ -583,7 +644,7 @@ class _Parser:
         if kind in (ValueKind.NUMBER, ValueKind.TIME):
             if tok.kind != "num":
                 raise self.fail(f"{spec.label} {op} needs a number without quotes", tok)
-            return _number(tok.text, spec)
+            return _checked_number(_number(tok.text, spec.label), spec.label)
         if tok.kind == "str":
             return tok.text[1:-1]
         if tok.kind in ("num", "word"):
