@@ -69,7 +69,7 @@ class RetryPolicy:
         backoff with jitter (so many clients do not retry in lockstep)."""
         if retry_after is not None:
             return retry_after
-        backoff = min(self.max_delay_s, self.base_delay_s * 2 ** attempt)
+        backoff = min(self.max_delay_s, self.base_delay_s * 2.0 ** attempt)
         return backoff * (0.5 + random.random() / 2)
 
 
@@ -234,10 +234,12 @@ class RestClient:
                           body={"trace_ids": list(trace_ids)}, read=True, token=token)
         return [TraceInfo.from_json(t) for t in data.get("trace_infos", [])]
 
-    def _trace_info_json(self, trace_id: str, token: CancelToken | None = None) -> dict:
+    def _trace_info_json(self, trace_id: str,
+                         token: CancelToken | None = None) -> dict[str, Any]:
         data = self._json("GET", databricks_routes.trace_info_path(trace_id),
                           f"reading trace {trace_id}", token=token)
-        return data["trace"]["trace_info"]
+        info: dict[str, Any] = data["trace"]["trace_info"]
+        return info
 
     def _trace_from_artifact(self, trace_id: str, token: CancelToken | None) -> bytes:
         info = self._trace_info_json(trace_id, token)
@@ -248,7 +250,7 @@ class RestClient:
 
     # -- assessments and tags (writes: sent once, never retried) ------------------------------
 
-    def create_assessment(self, trace_id: str, body: dict) -> Assessment:
+    def create_assessment(self, trace_id: str, body: dict[str, Any]) -> Assessment:
         """Create an assessment; `body` is the assessment object of the REST call (name, source,
         feedback or expectation, rationale, metadata, overrides)."""
         data = self._json("POST", f"/api/3.0/mlflow/traces/{_seg(trace_id)}/assessments",
@@ -262,7 +264,8 @@ class RestClient:
                           f"reading assessment {assessment_id}")
         return Assessment.from_json(data["assessment"])
 
-    def update_assessment(self, trace_id: str, assessment_id: str, fields: dict) -> Assessment:
+    def update_assessment(self, trace_id: str, assessment_id: str,
+                          fields: dict[str, Any]) -> Assessment:
         """Change the given fields (assessment_name, feedback, expectation, rationale,
         metadata) of an assessment; the update mask is made from the keys."""
         body = {"assessment": {"assessment_id": assessment_id, "trace_id": trace_id, **fields},
@@ -301,9 +304,9 @@ class RestClient:
 
     # -- HTTP layer -------------------------------------------------------------------------
 
-    def _json(self, method: str, path: str, what: str, *, params: dict | None = None,
-              body: dict | None = None, read: bool | None = None, search: bool = False,
-              token: CancelToken | None = None) -> dict:
+    def _json(self, method: str, path: str, what: str, *, params: dict[str, Any] | None = None,
+              body: dict[str, Any] | None = None, read: bool | None = None, search: bool = False,
+              token: CancelToken | None = None) -> dict[str, Any]:
         resp = self._call(method, path, what, params=params, body=body, read=read, search=search,
                           token=token)
         try:
@@ -316,14 +319,14 @@ class RestClient:
                               resp.status_code)
         return data
 
-    def _call(self, method: str, path: str, what: str, *, params: dict | None = None,
-              body: dict | None = None, read: bool | None = None,
+    def _call(self, method: str, path: str, what: str, *, params: dict[str, Any] | None = None,
+              body: dict[str, Any] | None = None, read: bool | None = None,
               search: bool = False, token: CancelToken | None = None) -> httpx.Response:
         resp = self._send(method, path, what, params=params, body=body, read=read, token=token)
         return self._check(resp, what, search=search)
 
-    def _send(self, method: str, path: str, what: str, *, params: dict | None = None,
-              body: dict | None = None, read: bool | None = None,
+    def _send(self, method: str, path: str, what: str, *, params: dict[str, Any] | None = None,
+              body: dict[str, Any] | None = None, read: bool | None = None,
               wait_s: float | None = None, token: CancelToken | None = None) -> httpx.Response:
         """Send a request, retrying reads (GET, or POST searches marked read=True) on transient
         failures. Returns the final response, whatever its status. `wait_s`: how long the
