@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from string import Template
-from typing import ClassVar
+from typing import ClassVar, cast
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QGuiApplication, QPalette
@@ -105,7 +105,7 @@ def faded(role: Role, dark: bool | None = None) -> QColor:
     background (its label is drawn in TEXT)."""
     a, b = role.color(dark), TIMELINE_BG.color(dark)
     return QColor.fromRgbF(*(x + (y - x) * OPEN_FADE for x, y in zip(
-        a.getRgbF()[:3], b.getRgbF()[:3], strict=True)))
+        (a.redF(), a.greenF(), a.blueF()), (b.redF(), b.greenF(), b.blueF()), strict=True)))
 
 
 # The scheme ----------------------------------------------------------------------------------
@@ -170,7 +170,7 @@ class _Watcher(QObject):
 
 
 def _watcher() -> _Watcher:
-    app = QGuiApplication.instance()
+    app = cast(QGuiApplication, QGuiApplication.instance())  # colours need a GUI application
     watcher = _Watcher.instance
     if watcher is None or watcher.parent() is not app:
         watcher = _Watcher.instance = _Watcher(app)
@@ -203,7 +203,7 @@ class _Restyler(QObject):
         _watcher().changed.connect(self.apply)
 
     def apply(self) -> None:
-        self.parent().setStyleSheet(style_sheet(self.template, **self.roles))
+        cast(QWidget, self.parent()).setStyleSheet(style_sheet(self.template, **self.roles))
 
 
 def set_style(widget: QWidget, template: str, **roles: Role) -> None:
