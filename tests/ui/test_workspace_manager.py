@@ -244,7 +244,7 @@ def test_renaming_in_the_dialog_moves_the_secret(qtbot, forget):
 
 
 @pytest.mark.keyring
-def test_first_run_imports_the_token_profiles_of_databrickscfg(qtbot, forget, isolated_dirs):
+def test_first_run_imports_the_profiles_of_databrickscfg(qtbot, forget, isolated_dirs):
     profile, token = unique_name("prof"), f"dapi{uuid.uuid4().hex}"
     forget.append(profile)
     cfg = isolated_dirs / "home" / ".databrickscfg"
@@ -252,12 +252,12 @@ def test_first_run_imports_the_token_profiles_of_databrickscfg(qtbot, forget, is
                    "[sso]\nhost = https://dbc-2.cloud.databricks.com\nauth_type = databricks-cli\n")
     screen = FirstRunScreen(WorkspaceStore())
     qtbot.addWidget(screen)
-    assert screen.cfg_detail.text() == (f"Profiles with a token in ~/.databrickscfg: {profile} "
-                                        "(1 without a token skipped).")
+    assert screen.cfg_detail.text() == f"Profiles in ~/.databrickscfg: {profile}, sso."
     with qtbot.waitSignal(screen.workspaces_changed, timeout=20_000) as signal:
         screen.cfg_button.click()
     assert signal.args == [profile]
     assert WorkspaceStore().get(profile).kind == "databricks"
+    assert WorkspaceStore().get("sso").auth == "profile"  # signs in through the databricks CLI
     assert keyring.get_password(keychain.SERVICE, profile) == token
     assert files_containing(isolated_dirs, token) == [cfg]
 

@@ -131,8 +131,8 @@ class FirstRunScreen(QWidget):
             self.cfg_detail.setText(f"No profiles: {shown} does not exist or cannot be read.")
         else:
             names = ", ".join(found.workspace.name for found in self._profiles) or "none"
-            skips = f" ({len(skipped)} without a token skipped)" if skipped else ""
-            self.cfg_detail.setText(f"Profiles with a token in {shown}: {names}{skips}.")
+            skips = f" ({len(skipped)} skipped: {skipped[0].reason})" if skipped else ""
+            self.cfg_detail.setText(f"Profiles in {shown}: {names}{skips}.")
         self.cfg_button.setEnabled(bool(self._profiles))
 
     def import_environment(self) -> None:
@@ -141,7 +141,7 @@ class FirstRunScreen(QWidget):
             self._import([self._env])
 
     def import_databrickscfg(self) -> None:
-        """Save every token profile of ~/.databrickscfg, tokens in the keyring."""
+        """Save every profile of ~/.databrickscfg, its secrets in the keyring."""
         self._import(self._profiles)
 
     def _import(self, found: list[Imported]) -> None:
@@ -157,7 +157,6 @@ class FirstRunScreen(QWidget):
     def _on_imported(self, name: str) -> None:
         self.message.show_message(f"Added workspace '{name}'.")
         self.workspaces_changed.emit(name)
-
 
     def open_manager(self) -> WorkspaceManager:
         """Open the workspace manager on a new workspace; its saves are forwarded."""
