@@ -66,10 +66,10 @@ def test_add_without_secret_then_list_and_remove(cli):
                        "--experiment", "exp", "--reviewer", "me@example.com")
     assert code == 0 and "Saved workspace 'local'" in out
     code, out, _ = cli("workspace", "list")
-    assert out.splitlines()[0].split() == ["NAME", "KIND", "HOST", "AUTH", "EXPERIMENT",
+    assert out.splitlines()[0].split() == ["NAME", "KIND", "HOST", "AUTH", "TLS", "EXPERIMENT",
                                            "REVIEWER"]
     assert out.splitlines()[1].split() == ["local", "mlflow", "http://127.0.0.1:5000", "none",
-                                           "exp", "me@example.com"]
+                                           "verified", "exp", "me@example.com"]
     code, out, _ = cli("workspace", "list", "--format", "json")
     assert json.loads(out)[0]["default_experiment"] == "exp"
     assert cli("workspace", "remove", "local")[0] == 0

@@ -14,7 +14,13 @@ from traceviewer.core.client import RestClient, normalize_host
 from traceviewer.core.databricks_auth import env_auth
 from traceviewer.core.errors import UsageError
 from traceviewer.core.terminal import printable
-from traceviewer.core.workspaces import KINDS, WorkspaceStore, guess_kind, open_client
+from traceviewer.core.workspaces import (
+    KINDS,
+    Workspace,
+    WorkspaceStore,
+    guess_kind,
+    open_client,
+)
 
 
 def add_server_args(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +41,21 @@ def add_server_args(parser: argparse.ArgumentParser) -> None:
                              "Databricks workspace URLs, else mlflow)")
 
 
+def tls_unverified(ws: Workspace) -> bool:
+    """The workspace turns TLS certificate verification off (no CA bundle either)."""
+    return not ws.verify_tls and not ws.ca_bundle
+
+
+def warn_if_unverified(ws: Workspace) -> None:
+    """One warning line on stderr for each command that talks to such a workspace."""
+    if tls_unverified(ws):
+        print(printable(
+            f"traceviewer: warning: TLS certificate verification is OFF for workspace "
+            f"'{ws.name}' ({ws.host}): anyone on the network path can read or change what is "
+            "sent, credentials included. Give it a CA bundle, or turn verification back on."),
+            file=sys.stderr)
+
+
 def client_from_args(args: argparse.Namespace) -> RestClient:
     """The client for the server `add_server_args` options chose."""
     workspace = getattr(args, "workspace", None)
@@ -44,7 +65,9 @@ def client_from_args(args: argparse.Namespace) -> RestClient:
     if workspace:
         if getattr(args, "kind", None):
             raise UsageError("--kind goes with --host; a workspace has its kind in its settings.")
-        return open_client(WorkspaceStore().get(workspace))
+        ws = WorkspaceStore().get(workspace)
+        warn_if_unverified(ws)
+        return open_client(ws)
     if not host:
         uri = os.environ.get("MLFLOW_TRACKING_URI", "")
         if uri.startswith("databricks"):

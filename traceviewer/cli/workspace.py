@@ -11,6 +11,7 @@ import getpass
 import json
 import sys
 
+from traceviewer.cli.common import tls_unverified, warn_if_unverified
 from traceviewer.core import conntest, databricks_auth, keychain
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.errors import KeyringUnavailable, UsageError
@@ -236,15 +237,24 @@ def _list(args: argparse.Namespace) -> int:
         print("No workspaces yet: add one with `traceviewer workspace add NAME --host URL` or "
               "`traceviewer workspace import-env`.")
         return 0
-    rows: list[tuple[str, ...]] = [("NAME", "KIND", "HOST", "AUTH", "EXPERIMENT", "REVIEWER")]
+    rows: list[tuple[str, ...]] = [("NAME", "KIND", "HOST", "AUTH", "TLS", "EXPERIMENT",
+                                    "REVIEWER")]
     rows += [(w.name, w.kind, w.host, w.auth + (f" ({w.username})" if w.username else ""),
-              w.default_experiment or "-", w.reviewer or "-") for w in workspaces]
+              _tls_text(w), w.default_experiment or "-", w.reviewer or "-")
+             for w in workspaces]
     rows = [tuple(printable(cell) for cell in row) for row in rows]  # imported names and hosts
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
               .rstrip())
     return 0
+
+
+def _tls_text(ws: Workspace) -> str:
+    """How the workspace checks the server's certificate, for `workspace list`."""
+    if tls_unverified(ws):
+        return "NOT VERIFIED"
+    return "CA bundle" if ws.ca_bundle else "verified"
 
 
 def _remove(args: argparse.Namespace) -> int:
@@ -259,6 +269,7 @@ def _print_step(step: conntest.Step) -> None:
 
 def _test(args: argparse.Namespace) -> int:
     ws = WorkspaceStore().get(args.name)
+    warn_if_unverified(ws)
     print(f"Testing workspace '{ws.name}' ({ws.host})", flush=True)
     steps = conntest.run(ws, token=CancelToken(_print_step))
     user = conntest.signed_in_user(steps)
