@@ -189,7 +189,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, port: int, owner: object):
+    def __init__(self, port: int, owner: DatabricksStandIn | _Storage):
         self.owner = owner
         super().__init__(("127.0.0.1", port), _Handler)
 
@@ -333,11 +333,15 @@ class DatabricksStandIn:
 
     # -- workspace API -----------------------------------------------------------------------
 
+    def _started_backend(self) -> httpx.Client:
+        assert self._backend is not None, "the stand-in is not started"
+        return self._backend
+
     def _call_backend(self, method: str, path: str, raw_query: str = "",
                       body: bytes = b"") -> httpx.Response:
         headers = {"Content-Type": "application/json"} if body else {}
-        return self._backend.request(method, path + (f"?{raw_query}" if raw_query else ""),
-                                     content=body, headers=headers)
+        target = path + (f"?{raw_query}" if raw_query else "")
+        return self._started_backend().request(method, target, content=body, headers=headers)
 
     @staticmethod
     def _as_reply(resp: httpx.Response, doc: dict | None = None) -> _Reply:
@@ -435,8 +439,8 @@ class DatabricksStandIn:
         return hmac.new(self._signing_key, message, hashlib.sha256).hexdigest()
 
     def backend_trace_artifact(self, trace_id: str) -> httpx.Response:
-        return self._backend.get("/ajax-api/2.0/mlflow/get-trace-artifact",
-                                 params={"request_id": trace_id})
+        return self._started_backend().get("/ajax-api/2.0/mlflow/get-trace-artifact",
+                                           params={"request_id": trace_id})
 
     # -- host metadata and OAuth ---------------------------------------------------------------
 
@@ -551,8 +555,8 @@ class DatabricksStandIn:
             self._access[access] = _Grant(grant.principal, grant.client_id, grant.scope,
                                           time.monotonic() + lifetime)
             if refresh:
-                doc["refresh_token"] = "dbx-refresh-" + secrets.token_urlsafe(32)
-                self._refresh[doc["refresh_token"]] = _Grant(grant.principal, grant.client_id,
+                doc["refresh_token"] = refresh_token = "dbx-refresh-" + secrets.token_urlsafe(32)
+                self._refresh[refresh_token] = _Grant(grant.principal, grant.client_id,
                                                              grant.scope)
             self._counts["tokens_issued"] += 1
         return doc
