@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
 )
 
 from traceviewer.core import trace_loading as loading
-from traceviewer.core.bigjson import gc_paused
 from traceviewer.core.cache import TraceCache
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.client import RestClient
@@ -305,8 +304,7 @@ class TraceView(QWidget):
         def run(token: CancelToken) -> Loaded:
             if released:
                 loading.discard(released)
-            with gc_paused():
-                return work(token)
+            return work(token)  # parsing pauses the collector itself, not the download
 
         self._runner.start(run, done, failed, self.progress_label.setText)
 
