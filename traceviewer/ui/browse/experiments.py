@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -33,7 +33,7 @@ class ExperimentsPanel(QWidget):
     experiment_selected = Signal(object)  # Experiment
     failed = Signal(object)
 
-    def __init__(self, parent=None):
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._client: RestClient | None = None
         self.search = QLineEdit()
@@ -69,9 +69,12 @@ class ExperimentsPanel(QWidget):
         self.model.loading_changed.connect(self._update_empty_state)
         self.model.page_loaded.connect(lambda _n: self._update_empty_state())
         self.model.failed.connect(self.failed)
-        self.view.selectionModel().currentRowChanged.connect(
-            lambda current, _prev: current.isValid()
-            and self.experiment_selected.emit(self.model.row_at(current.row())))
+
+        def current_changed(current: QModelIndex, _previous: QModelIndex) -> None:
+            if current.isValid():
+                self.experiment_selected.emit(self.model.row_at(current.row()))
+
+        self.view.selectionModel().currentRowChanged.connect(current_changed)
 
     def set_client(self, client: RestClient | None) -> None:
         self._client = client

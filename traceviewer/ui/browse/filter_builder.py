@@ -169,7 +169,7 @@ class FilterBuilder(QWidget):
 
     applied = Signal(list)
 
-    def __init__(self, parent=None):
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.rows: list[FilterRow] = []
         self.rows_box = QVBoxLayout()
@@ -190,7 +190,12 @@ class FilterBuilder(QWidget):
         apply.clicked.connect(self.apply)
         clear = QPushButton("Clear")
         clear.setToolTip("Remove every condition")
-        clear.clicked.connect(lambda: (self.set_clauses([]), self.apply()))
+
+        def clear_all() -> None:
+            self.set_clauses([])
+            self.apply()
+
+        clear.clicked.connect(clear_all)
         self.error = QLabel()
         self.error.setTextFormat(Qt.TextFormat.PlainText)
         palette.set_style(self.error, "color: $ERROR_TEXT;")
@@ -206,7 +211,7 @@ class FilterBuilder(QWidget):
         layout.addLayout(line)
         layout.addLayout(self.rows_box)
         layout.addWidget(self.error)
-        QShortcut(QKeySequence("Ctrl+L"), self, activated=self.text.setFocus)
+        QShortcut(QKeySequence("Ctrl+L"), self).activated.connect(self.text.setFocus)
 
     def add_row(self, clause: Clause | None = None) -> FilterRow:
         row = FilterRow(clause)

@@ -10,6 +10,7 @@ from typing import Any
 from PySide6.QtCore import (
     QAbstractListModel,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     QRect,
     QSize,
@@ -71,7 +72,7 @@ SESSION_COLUMNS = [
 class TurnModel(QAbstractListModel):
     """The turns of one session; the delegate reads the `Turn` from the UserRole."""
 
-    def __init__(self, parent=None):
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.turns: list[Turn] = []
 
@@ -194,7 +195,7 @@ class SessionsView(QWidget):
 
     open_trace = Signal(str)  # trace id
 
-    def __init__(self, parent=None):
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._client: TraceSearcher | None = None
         self._experiment_ids: list[str] = []

@@ -145,7 +145,7 @@ class SummaryLoader(QWidget):
     updated = Signal(object)  # Update
     state_changed = Signal(str)
 
-    def __init__(self, parent=None):
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = "idle"
         self.traces = 0

@@ -53,7 +53,7 @@ class UsersView(QWidget):
 
     show_filtered = Signal(str)  # the current filter AND this user, as filter text
 
-    def __init__(self, parent=None):
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._without_user = 0
         self._filters: list[str] = []

@@ -72,28 +72,32 @@ class JsonView(QWidget):
 
     VALUE_ROLE = Qt.ItemDataRole.UserRole
 
-    def __init__(self, parent=None):
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.value: Any = None
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Key", "Value"])
         self.tree.setUniformRowHeights(True)
-        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeToContents)
-        self.tree.setContextMenuPolicy(Qt.CustomContextMenu)
+        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.customContextMenuRequested.connect(self._menu)
-        self.tree.setSelectionMode(QAbstractItemView.SingleSelection)
-        QShortcut(QKeySequence.Copy, self.tree, self._copy_selected,
-                  context=Qt.WidgetShortcut)
+        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        QShortcut(QKeySequence.StandardKey.Copy, self.tree, self._copy_selected,
+                  context=Qt.ShortcutContext.WidgetShortcut)
         self.raw = QPlainTextEdit(readOnly=True)
-        self.raw.setFont(QFontDatabase.systemFont(QFontDatabase.FixedFont))
-        self.raw.setLineWrapMode(QPlainTextEdit.WidgetWidth)
+        self.raw.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.raw.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
         self.stack = QStackedWidget()
         self.stack.addWidget(self.tree)
         self.stack.addWidget(self.raw)
-        self.raw_button = QToolButton(text="Raw", checkable=True,
-                                      toolTip="Show the value as raw text")
+        self.raw_button = QToolButton()
+        self.raw_button.setText("Raw")
+        self.raw_button.setCheckable(True)
+        self.raw_button.setToolTip("Show the value as raw text")
         self.raw_button.toggled.connect(lambda on: self.stack.setCurrentIndex(int(on)))
-        copy = QToolButton(text="Copy", toolTip="Copy the whole value as JSON")
+        copy = QToolButton()
+        copy.setText("Copy")
+        copy.setToolTip("Copy the whole value as JSON")
         copy.clicked.connect(lambda: copy_text(to_json_text(self.value)))
         self.empty = plain_label("", selectable=False)
         palette.set_style(self.empty, "color: $MUTED_TEXT")
@@ -156,7 +160,7 @@ class JsonView(QWidget):
 class Inspector(QWidget):
     """Shows one span; empty until a span is selected."""
 
-    def __init__(self, parent=None):
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.span: Span | None = None
         self.title = plain_label()
@@ -166,10 +170,11 @@ class Inspector(QWidget):
         self.title.setFont(font)
         self.summary = plain_label()
         palette.set_style(self.summary, "color: $SECONDARY_TEXT")
-        copy_id = QPushButton("Copy id", toolTip="Copy the span id")
+        copy_id = QPushButton("Copy id")
+        copy_id.setToolTip("Copy the span id")
         copy_id.clicked.connect(lambda: self.span and copy_text(self.span.span_id))
-        copy_span = QPushButton("Copy span as JSON",
-                                toolTip="Copy the whole span (attributes decoded) as JSON")
+        copy_span = QPushButton("Copy span as JSON")
+        copy_span.setToolTip("Copy the whole span (attributes decoded) as JSON")
         copy_span.clicked.connect(lambda: self.span and copy_text(span_json(self.span)))
         buttons = QHBoxLayout()
         buttons.addWidget(copy_id)
@@ -184,11 +189,11 @@ class Inspector(QWidget):
         self.outputs = JsonView()
         self.attributes = JsonView()
         self.events = QPlainTextEdit(readOnly=True)
-        self.events.setFont(QFontDatabase.systemFont(QFontDatabase.FixedFont))
-        self.events.setLineWrapMode(QPlainTextEdit.NoWrap)
+        self.events.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.events.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
 
         self.placeholder = plain_label("Select a span in the tree or the timeline.", False)
-        self.placeholder.setAlignment(Qt.AlignCenter)
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         palette.set_style(self.placeholder, "color: $MUTED_TEXT")
         self.body = QWidget()
         body = QVBoxLayout(self.body)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import cast
 
 import numpy as np
-from PySide6.QtCore import QAbstractItemModel, QByteArray, QModelIndex, Qt
+from PySide6.QtCore import QAbstractItemModel, QByteArray, QModelIndex, QObject, Qt
 from PySide6.QtGui import QAction, QFont, QGuiApplication, QIcon, QImage, QPainter, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QTreeView
@@ -93,7 +93,7 @@ NAME, DURATION, START, STATUS, TOKENS = range(len(COLUMNS))
 class SpanTreeModel(QAbstractItemModel):
     """Adapts a TreeLayout to Qt: index ids are node numbers, nothing is stored per span."""
 
-    def __init__(self, parent=None):
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.layout: TreeLayout | None = None
         self._shown: dict[int, int] = {}  # parent node -> children exposed, for big parents

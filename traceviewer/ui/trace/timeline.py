@@ -34,7 +34,7 @@ class TimeAxis(pg.AxisItem):
 class SpanBars(pg.GraphicsObject):
     """Paints one bar per displayed row, grouped by brush (one drawRects call per colour)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.layout: TreeLayout | None = None
         self.rows: list[int] = []
