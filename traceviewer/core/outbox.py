@@ -104,6 +104,7 @@ class Item:
     last_error: str | None
     error_time: float
     created: float
+    finished: float | None = None  # when it was sent, parked for good or discarded
 
     @property
     def name(self) -> str | None:
@@ -257,7 +258,7 @@ class Outbox:
                     depends_on=row["depends_on"], payload=json.loads(row["payload"]),
                     state=row["state"], attempts=row["attempts"], next_attempt=row["next_attempt"],
                     last_error=row["last_error"], error_time=row["error_time"],
-                    created=row["created"])
+                    created=row["created"], finished=row["finished"])
 
     def _item(self, db: sqlite3.Connection, item_id: int | None) -> Item:
         row = db.execute("SELECT * FROM items WHERE id=?", (item_id,)).fetchone()
