@@ -197,7 +197,7 @@ def test_experiment_by_id_and_workspace(capsys, mlflow_server, prod, prod_infos)
 
 @pytest.mark.parametrize(("flags", "code", "message"), [
     (("--filter", "status === 'OK'"), 2, "Invalid comparator|==="),
-    (("--filter", "tags.a = 'x' OR tags.b = 'y'"), 2, "OR"),
+    (("--filter", "tags.a = 'x' OR (tags.b = 'y'"), 2, r"Expected \) to close"),
     (("--status", "DONE"), 2, "Unknown state 'DONE'"),
     (("--since", "last tuesday"), 2, "is not a time"),
     (("--tag", "novalue"), 2, "--tag needs KEY=VALUE"),

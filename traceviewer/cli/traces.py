@@ -1,8 +1,9 @@
 """`traceviewer traces search`: find traces by filter or by the convenience flags.
 
 The flags become clauses of `core.filters` (so quoting is done in one place) and are ANDed with
-each `--filter`; repeated `--filter`s are alternatives (OR), which `core.search` runs as
-separate queries and merges. `--session`/`--user` match the tags and the metadata."""
+each `--filter`; a filter may hold OR and parentheses (`core.filter_groups`), and repeated
+`--filter`s are alternatives too: `core.search` runs each AND-only query and merges them.
+`--session`/`--user` match the tags and the metadata."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import sys
 from collections.abc import Iterator
 
 from traceviewer.cli.common import add_server_args, client_from_args, output_to_pipe, table_line
-from traceviewer.core import export, fmt, search
+from traceviewer.core import export, filter_groups, fmt, search
 from traceviewer.core import filters as flt
 from traceviewer.core.errors import UsageError
 from traceviewer.core.model import TraceInfo
@@ -33,13 +34,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Search traces. The options are ANDed; repeat --filter for alternatives "
                     "(OR). --session and --user match the tags and the trace metadata.",
         epilog="Filter example: tags.`mlflow.trace.session` = 'session-1' AND "
-               "execution_time_ms > 1000. Values holding ' go in double quotes: "
+               "execution_time_ms > 1000. OR: (status = 'ERROR' AND tags.env = 'prod') OR "
+               "tags.`mlflow.trace.user` IN ('a', 'b'). Values holding ' go in double quotes: "
                "tags.customer = \"O'Brien\".")
     add_server_args(s)
     s.add_argument("--experiment", required=True, metavar="NAME_OR_ID",
                    help="experiment name or id")
     s.add_argument("--filter", action="append", default=[], metavar="TEXT",
-                   help="MLflow filter string (AND only); repeat for OR")
+                   help="MLflow filter string; OR, parentheses and IN over tags/users/"
+                        "sessions are run as merged queries; repeat for OR")
     s.add_argument("--session", metavar="S", help="traces of this session")
     s.add_argument("--user", metavar="U", help="traces of this user")
     s.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE",
@@ -83,10 +86,10 @@ def _flag_clauses(args: argparse.Namespace) -> list[flt.Clause]:
 def server_filters(args: argparse.Namespace) -> list[str]:
     """The AND-only filter strings whose union the command asks for."""
     flags = _flag_clauses(args)
-    strings: list[str] = []
+    groups: list[list[flt.Clause]] = []
     for text in args.filter or [""]:
-        strings += flt.alternatives(flt.parse(text) + flags)
-    return list(dict.fromkeys(strings))
+        groups += [g + flags for g in filter_groups.parse(text)] or [flags]
+    return filter_groups.checked_server_filters(groups)
 
 
 def _search(args: argparse.Namespace) -> int:
