@@ -431,7 +431,9 @@ class _Tok:
 
 def _lex(text: str, pos: int, pattern: re.Pattern[str]) -> _Tok:
     """The token at `pos` (after any whitespace)."""
-    pos = _SPACE.match(text, pos).end()
+    space = _SPACE.match(text, pos)
+    assert space is not None  # \s* matches at every position
+    pos = space.end()
     if pos == len(text):
         return _Tok("end", "", pos)
     m = pattern.match(text, pos)
@@ -673,7 +675,8 @@ def _list_item(tok: _Tok) -> str:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "invalid escape sequence" stays literal
-            return ast.literal_eval(tok.text)
+            value: str = ast.literal_eval(tok.text)  # a quoted string token: a str
+            return value
     except (SyntaxError, ValueError):
         raise BadFilter(f"Invalid escape in the string at character {tok.pos + 1}.",
                         tok.pos) from None
