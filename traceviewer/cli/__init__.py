@@ -18,7 +18,7 @@ from traceviewer.core.terminal import printable
 
 # Modules under traceviewer.cli, each adding its subcommands.
 COMMAND_MODULES = ("demo", "workspace", "open", "experiments", "traces", "trace", "feedback",
-                   "outbox")
+                   "outbox", "stats")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,122 @@
+"""`traceviewer stats` against the seeded server equals, group by group, what the MLflow SDK's
+`search_traces` gives (counts, errors, token sums and pass rates exactly; percentiles by the
+documented PERCENTILE_CONT definition, here numpy's default 'linear'), through both the metrics
+endpoint and client-side aggregation (the Databricks stand-in has no metrics endpoint)."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+import numpy as np
+import pytest
+
+from tests.cli.test_workspace import cli  # noqa: F401 (fixture)
+from tests.conftest import PROD_EXPERIMENT
+
+FEEDBACK = "response_is_correct"
+USER = "mlflow.trace.user"
+
+
+def sdk_groups(sdk, prod, key, filter_string=None) -> dict:
+    """The expected numbers per group value, computed from the SDK's trace infos."""
+    infos = [t.info for t in sdk.search_traces(locations=[prod], max_results=500,
+                                               filter_string=filter_string,
+                                               include_spans=False)]
+    groups = defaultdict(list)
+    for info in infos:
+        groups[key(info)].append(info)
+    out = {}
+    for value, members in groups.items():
+        durations = [i.execution_duration for i in members]
+        usage = [i.token_usage or {} for i in members]
+        feedback = [a.value for i in members for a in i.assessments
+                    if a.name == FEEDBACK and a.valid is not False]
+        out[value] = {
+            "traces": len(members),
+            "errors": sum(str(i.state) == "ERROR" or getattr(i.state, "value", "") == "ERROR"
+                          for i in members),
+            "tokens": {k: sum(u.get(f"{k}_tokens", 0) for u in usage)
+                       for k in ("input", "output", "total")},
+            "pass_rate": sum(v is True for v in feedback) / len(feedback) if feedback else None,
+            "feedback_count": len(feedback),
+            "latency_ms": {f"p{p}": float(np.percentile(durations, p)) for p in (50, 90, 99)}
+            | {"mean": float(np.mean(durations))},
+        }
+    return out
+
+
+def assert_equal_to_sdk(rows: list[dict], expected: dict) -> None:
+    assert {r["group"] for r in rows} == set(expected)
+    for row in rows:
+        want = expected[row["group"]]
+        assert "bucket_start" not in row
+        assert row["traces"] == want["traces"], row["group"]
+        assert row["errors"] == want["errors"], row["group"]
+        assert row["tokens"] == want["tokens"], row["group"]
+        got = row["assessments"].get(FEEDBACK)
+        if want["feedback_count"]:
+            assert got["count"] == want["feedback_count"]
+            assert got["pass_rate"] == want["pass_rate"]
+        else:
+            assert got is None
+        for k, v in want["latency_ms"].items():
+            assert row["latency_ms"][k] == pytest.approx(v, rel=1e-9), (row["group"], k)
+
+
+def stats_json(cli, *argv: str) -> list[dict]:  # noqa: F811
+    code, out, err = cli("stats", "--experiment", PROD_EXPERIMENT, "--bucket", "none",
+                         "--format", "json", *argv)
+    assert code == 0, err
+    return json.loads(out)
+
+
+@pytest.fixture
+def databricks_args(databricks_standin, monkeypatch) -> tuple[str, ...]:
+    monkeypatch.setenv("DATABRICKS_TOKEN", databricks_standin.credentials.pat)
+    for var in ("DATABRICKS_CLIENT_ID", "DATABRICKS_CLIENT_SECRET", "DATABRICKS_CONFIG_PROFILE",
+                "DATABRICKS_AUTH_TYPE"):
+        monkeypatch.delenv(var, raising=False)
+    return ("--host", databricks_standin.url, "--kind", "databricks")
+
+
+def test_stats_by_environment_equal_the_sdk_through_metrics_and_search(
+        cli, sdk, prod, mlflow_server, databricks_args):  # noqa: F811
+    expected = sdk_groups(sdk, prod, lambda i: i.tags.get("environment"))
+    assert len(expected) >= 2
+    through_metrics = stats_json(cli, "--host", mlflow_server.url, "--via", "metrics",
+                                 "--group-by", "tag:environment")
+    assert_equal_to_sdk(through_metrics, expected)
+    # The Databricks stand-in has no metrics endpoint: aggregated from search pages.
+    through_search = stats_json(cli, *databricks_args, "--group-by", "tag:environment")
+    assert_equal_to_sdk(through_search, expected)
+
+
+def test_stats_by_user_with_a_filter_equal_the_sdk_through_metrics_and_search(
+        cli, sdk, prod, mlflow_server, databricks_args):  # noqa: F811
+    text = "tags.environment = 'production'"
+    expected = sdk_groups(sdk, prod, lambda i: i.tags.get(USER) or i.trace_metadata.get(USER),
+                          filter_string=text)
+    assert len(expected) >= 2
+    for argv in (("--host", mlflow_server.url, "--via", "metrics"), databricks_args,
+                 ("--host", mlflow_server.url, "--via", "search")):
+        rows = stats_json(cli, *argv, "--group-by", "user", "--filter", text)
+        assert_equal_to_sdk(rows, expected)
+
+
+def test_stats_buckets_start_at_the_floor_of_each_request_time(cli, sdk, prod,  # noqa: F811
+                                                              mlflow_server):
+    infos = [t.info for t in sdk.search_traces(locations=[prod], max_results=500,
+                                               include_spans=False)]
+    want: dict[int, int] = defaultdict(int)
+    for info in infos:
+        want[info.request_time // 86_400_000 * 86_400_000] += 1
+    for via in ("metrics", "search"):
+        code, out, err = cli("stats", "--experiment", PROD_EXPERIMENT, "--host",
+                             mlflow_server.url, "--bucket", "1d", "--format", "json", "--via",
+                             via)
+        assert code == 0, err
+        rows = json.loads(out)
+        got = {np.datetime64(r["bucket_start"].rstrip("Z"), "ms").astype(int): r["traces"]
+               for r in rows}
+        assert got == dict(want), via
