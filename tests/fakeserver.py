@@ -53,3 +53,21 @@ def head(status: str, headers: dict[str, str] | None = None) -> bytes:
     """A response head: status line and headers."""
     lines = [f"HTTP/1.1 {status}"] + [f"{k}: {v}" for k, v in (headers or {}).items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def endless(sock: socket.socket, stop: threading.Event, status: str = "200 OK",
+            headers: dict[str, str] | None = None) -> None:
+    """A response head, then a body that never ends (until the client hangs up or `stop`)."""
+    sock.sendall(head(status, {"Content-Type": "application/json", **(headers or {})}))
+    chunk = b" " * 65536
+    while not stop.is_set():
+        sock.sendall(chunk)
+
+
+def trickle(sock: socket.socket, data: bytes, every_s: float, stop: threading.Event) -> None:
+    """Send `data` one byte every `every_s` seconds (each read of the client gets a byte well
+    within any per-read timeout)."""
+    for byte in data:
+        if stop.wait(every_s):
+            return
+        sock.sendall(bytes([byte]))

@@ -22,8 +22,9 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from traceviewer import __version__
-from traceviewer.core import databricks_routes, pacing
+from traceviewer.core import bounded, databricks_routes, pacing
 from traceviewer.core.auth import Auth, Authenticator
+from traceviewer.core.bounded import Progress, ResponseLimits
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.errors import (
     AuthError,
@@ -78,7 +79,8 @@ class RestClient:
 
     def __init__(self, host: str, auth: Authenticator | None = None, verify: bool | str = True,
                  timeout: float = 30.0, retry: RetryPolicy | None = None,
-                 kind: str = "mlflow"):
+                 kind: str = "mlflow", limits: ResponseLimits = bounded.LISTS,
+                 trace_limits: ResponseLimits = bounded.TRACES):
         if kind not in CLIENT_KINDS:
             raise ConfigError(f"Unknown server kind '{kind}': use mlflow or databricks.")
         self.host = normalize_host(host)
@@ -90,6 +92,8 @@ class RestClient:
         # (core.databricks_routes) and its trace search rate.
         self.databricks = kind == "databricks"
         self._retry = retry or RetryPolicy()
+        # Size and total time of one call: lists and JSON answers, and a trace's spans.
+        self.limits, self.trace_limits = limits, trace_limits
         self._budget = pacing.budget_for(
             self.host, pacing.DATABRICKS_SEARCH if self.databricks else None)
         # Signed storage URLs get their own client: never the workspace's credentials.
@@ -98,14 +102,14 @@ class RestClient:
         url = httpx.URL(self.host)
         if self.auth.kind != "none" and url.scheme == "http" and url.host not in _LOOPBACK:
             log.warning("Credentials for %s are sent over plain http: use https", self.host)
-        self._http = httpx.Client(
+        self._http = bounded.bound_reads(httpx.Client(
             base_url=self.host,
             headers={"User-Agent": f"traceviewer/{__version__}"},
             verify=_ssl_verify(verify, self.host),
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             limits=httpx.Limits(max_connections=16, max_keepalive_connections=8),
             follow_redirects=False,
-        )
+        ))
 
     def __repr__(self) -> str:
         return f"RestClient({self.host!r}, auth={self.auth.kind!r}, kind={self.kind!r})"
@@ -199,9 +203,12 @@ class RestClient:
         infos = [TraceInfo.from_json(t) for t in data.get("traces", [])]
         return infos, data.get("next_page_token") or None
 
-    def get_trace_raw(self, trace_id: str, token: CancelToken | None = None) -> bytes:
+    def get_trace_raw(self, trace_id: str, token: CancelToken | None = None
+                      ) -> bytes | bytearray:
         """The trace as JSON bytes for `otlp.parse_trace`: the REST get response, or, when the
-        spans are stored as an artifact, a `Trace.to_json()`-format document."""
+        spans are stored as an artifact, a `Trace.to_json()`-format document. At most
+        `trace_limits.max_bytes` (ResponseTooLarge), within `trace_limits.total_s`
+        (DeadlineExceeded)."""
         if self.databricks:
             return databricks_routes.get_trace_raw(self, trace_id, token, TRACE_WAIT_S)
         what = f"fetching trace {trace_id}"
@@ -209,7 +216,7 @@ class RestClient:
         # of a 404 after the server's own ~3 s of waiting.
         resp = self._send("GET", "/api/3.0/mlflow/traces/get", what,
                           params={"trace_id": trace_id, "allow_partial": "true"},
-                          wait_s=TRACE_WAIT_S, token=token)
+                          wait_s=TRACE_WAIT_S, limits=self.trace_limits, token=token)
         if resp.status_code == 500 and _SPANS_IN_ARTIFACT in resp.text:
             return self._trace_from_artifact(trace_id, token)
         return self._check(resp, what).content
@@ -245,7 +252,8 @@ class RestClient:
         info = self._trace_info_json(trace_id, token)
         spans = self._call("GET", "/ajax-api/2.0/mlflow/get-trace-artifact",
                            f"fetching the spans of trace {trace_id}",
-                           params={"request_id": trace_id}, token=token).content
+                           params={"request_id": trace_id}, limits=self.trace_limits,
+                           token=token).content
         return artifact_document(info, spans)
 
     # -- assessments and tags (writes: sent once, never retried) ------------------------------
@@ -321,17 +329,24 @@ class RestClient:
 
     def _call(self, method: str, path: str, what: str, *, params: dict[str, Any] | None = None,
               body: dict[str, Any] | None = None, read: bool | None = None,
-              search: bool = False, token: CancelToken | None = None) -> httpx.Response:
-        resp = self._send(method, path, what, params=params, body=body, read=read, token=token)
+              search: bool = False, limits: ResponseLimits | None = None,
+              token: CancelToken | None = None) -> httpx.Response:
+        resp = self._send(method, path, what, params=params, body=body, read=read,
+                          limits=limits, token=token)
         return self._check(resp, what, search=search)
 
     def _send(self, method: str, path: str, what: str, *, params: dict[str, Any] | None = None,
               body: dict[str, Any] | None = None, read: bool | None = None,
-              wait_s: float | None = None, token: CancelToken | None = None) -> httpx.Response:
+              wait_s: float | None = None, limits: ResponseLimits | None = None,
+              token: CancelToken | None = None, progress: Progress | None = None
+              ) -> httpx.Response:
         """Send a request, retrying reads (GET, or POST searches marked read=True) on transient
-        failures. Returns the final response, whatever its status. `wait_s`: how long the
-        server may think before answering, when longer than the client's timeout. `token`
-        (and closing the client) ends a back-off wait at once with `Cancelled`."""
+        failures. Returns the final response, whatever its status, with its body read. `wait_s`:
+        how long the server may think before answering, when longer than the client's timeout.
+        `limits` (default `self.limits`): the most its body may hold (ResponseTooLarge) and the
+        total time of the whole call, retries included (DeadlineExceeded), checked on every
+        socket read and body chunk. `token` (and closing the client) ends a back-off wait or a
+        download at once with `Cancelled`; `progress(received, expected)` follows the body."""
         if self._http.is_closed:
             # The workspace was switched or closed: work still holding this client just ends.
             raise Cancelled(f"the connection to {self.host} was closed")
@@ -340,7 +355,9 @@ class RestClient:
         timeout = self._http.timeout if wait_s is None else httpx.Timeout(
             max(wait_s, self.timeout), connect=self._http.timeout.connect)
         attempts = self._retry.attempts if read else 1
-        deadline = time.monotonic() + self._retry.total_s
+        limits = limits or self.limits
+        call_deadline = time.monotonic() + limits.total_s
+        deadline = min(call_deadline, time.monotonic() + self._retry.total_s)
         paced = path in _PACED_PATHS
         for attempt in range(attempts):
             retry_after: float | None = None
@@ -349,8 +366,12 @@ class RestClient:
             # waits out a 429 that any thread of this process met.
             self._budget.acquire(search=paced, token=token, closed=lambda: self._http.is_closed)
             try:
-                resp = self._authorized(method, path, params, body, timeout)
+                with bounded.within(call_deadline):
+                    resp = self._authorized(method, path, params, body, timeout, limits,
+                                            call_deadline, what, token, progress)
             except httpx.TransportError as exc:
+                if isinstance(exc, httpx.TimeoutException) and bounded.past(call_deadline):
+                    raise bounded.too_slow(self.host, what, limits) from None
                 error, retryable = self._transport_error(exc, what, read, timeout.read)
             else:
                 if resp.status_code not in _RETRY_STATUSES:
@@ -369,17 +390,29 @@ class RestClient:
         raise AssertionError("unreachable: the last attempt raises or returns")
 
     def _authorized(self, method: str, path: str, params: dict[str, Any] | None,
-                    body: dict[str, Any] | None, timeout: httpx.Timeout) -> httpx.Response:
+                    body: dict[str, Any] | None, timeout: httpx.Timeout,
+                    limits: ResponseLimits, deadline: float, what: str,
+                    token: CancelToken | None, progress: Progress | None) -> httpx.Response:
         """One exchange with the auth's current headers; on a 401 whose credentials can be
         renewed (an expired OAuth token), renewed headers once more. A 401 means the request was
-        not carried out, so resending is safe for writes too."""
-        resp = self._http.request(method, path, params=params, json=body, timeout=timeout,
-                                  headers=self.auth.headers())
+        not carried out, so resending is safe for writes too. The body is streamed through
+        `bounded.read_body` (the one place a body is read: size, deadline, progress)."""
+        resp = self._open(method, path, params, body, timeout)
         if resp.status_code == 401 and self.auth.invalidate():
             resp.close()
-            resp = self._http.request(method, path, params=params, json=body, timeout=timeout,
-                                      headers=self.auth.headers())
+            resp = self._open(method, path, params, body, timeout)
+        try:
+            bounded.read_body(resp, limits, deadline, self.host, what, token=token,
+                              progress=progress)
+        finally:
+            resp.close()
         return resp
+
+    def _open(self, method: str, path: str, params: dict[str, Any] | None,
+              body: dict[str, Any] | None, timeout: httpx.Timeout) -> httpx.Response:
+        request = self._http.build_request(method, path, params=params, json=body,
+                                           timeout=timeout, headers=self.auth.headers())
+        return self._http.send(request, stream=True)
 
     def _sleep(self, seconds: float, token: CancelToken | None) -> None:
         """Wait before a retry; a cancelled token or a closed client ends the wait at once."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import http.cookiejar
 import json
 import logging
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
@@ -21,6 +22,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from traceviewer import __version__
+from traceviewer.core import bounded
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.errors import (
     AuthError,
@@ -72,7 +74,7 @@ def _batch_get(client: RestClient, trace_id: str, token: CancelToken | None,
                wait_s: float) -> bytes:
     what = f"fetching trace {trace_id}"
     resp = client._send("GET", _BATCH_GET, what, params={"trace_ids": [trace_id]},
-                        wait_s=wait_s, token=token)
+                        wait_s=wait_s, limits=client.trace_limits, token=token)
     content = client._check(resp, what).content
     if len(content) < _SMALL_ANSWER:
         try:
@@ -125,17 +127,28 @@ def download_spans(client: RestClient, trace_id: str, token: CancelToken | None,
 def _storage_get(client: RestClient, url: str, headers: dict[str, str], what: str,
                  token: CancelToken | None, wait_s: float) -> httpx.Response:
     """GET a signed URL with the storage client (no workspace credentials, no cookies),
-    retrying transient failures with the client's retry policy."""
-    policy, storage = client._retry, client._storage
+    retrying transient failures with the client's retry policy, within the client's trace
+    limits (size and total time, as `bounded.read_body` checks them)."""
+    policy, storage, limits = client._retry, client._storage, client.trace_limits
     if storage is None:
         raise AssertionError("storage downloads are for Databricks clients only")
     timeout = httpx.Timeout(max(wait_s, client.timeout), connect=min(client.timeout, 10.0))
     netloc = urlsplit(url).netloc
+    deadline = time.monotonic() + limits.total_s
     for attempt in range(policy.attempts):
         retry_after = None
         try:
-            resp = storage.get(url, headers=headers, timeout=timeout)
+            with bounded.within(deadline):
+                resp = storage.send(storage.build_request("GET", url, headers=headers,
+                                                          timeout=timeout), stream=True)
+                try:
+                    bounded.read_body(resp, limits, deadline, f"the trace storage ({netloc})",
+                                      what, token=token)
+                finally:
+                    resp.close()
         except httpx.TimeoutException as exc:
+            if bounded.past(deadline):
+                raise bounded.too_slow(f"the trace storage ({netloc})", what, limits) from None
             error: TraceViewerError = Timeout(
                 f"The trace storage ({netloc}) did not answer in time while {what} "
                 f"({type(exc).__name__}): try again later.")
@@ -181,12 +194,13 @@ def _retry_after_s(resp: httpx.Response) -> float | None:
 
 def storage_client(verify: Any) -> httpx.Client:
     """The HTTP client for signed storage URLs: separate from the workspace's, so it has no
-    Authorization header to leak, and it keeps no cookies."""
-    return httpx.Client(
+    Authorization header to leak, and it keeps no cookies. Its reads end by the deadline of
+    the current `bounded.within` block."""
+    return bounded.bound_reads(httpx.Client(
         headers={"User-Agent": f"traceviewer/{__version__}"},
         cookies=http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[])),
         verify=verify, follow_redirects=False,
-        limits=httpx.Limits(max_connections=8, max_keepalive_connections=4))
+        limits=httpx.Limits(max_connections=8, max_keepalive_connections=4)))
 
 
 def _seg(value: str) -> str:

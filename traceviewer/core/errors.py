@@ -61,6 +61,14 @@ class Timeout(TraceViewerError):
     """The server did not answer in time."""
 
 
+class DeadlineExceeded(Timeout):
+    """A call did not finish within its total time (a server trickling its answer)."""
+
+
+class ResponseTooLarge(TraceViewerError):
+    """An answer larger than the call may hold (an endless or runaway response)."""
+
+
 class CorruptTrace(TraceViewerError):
     """Trace JSON that cannot be read (truncated, not JSON, wrong shape)."""
 
