@@ -78,8 +78,8 @@ def _chat_spans(turn) -> list:
     start = turn.time_ms * 1_000_000
     inputs = {"message": turn.message}
     answer = None if failed else f"Here is what I found about: {turn.message}"
-    writer.add("handle_chat", "CHAIN", None, start, start, inputs, answer, **context,
-               **{f"mlflow.traceTag.{k}": v for k, v in tags.items()})
+    writer.add("handle_chat", "CHAIN", None, start, start, inputs, answer,
+               attributes={**context, **{f"mlflow.traceTag.{k}": v for k, v in tags.items()}})
     root = writer.spans[0]["span_id"]
     t = start + rng.randint(1, 5) * 1_000_000
     end = t + rng.randint(20, 200) * 1_000_000
@@ -92,7 +92,7 @@ def _chat_spans(turn) -> list:
                {"messages": [{"role": "user", "content": turn.message}]},
                None if failed else {"choices": [{"message": {"content": answer}}]},
                error="rate limit exceeded" if failed else None,
-               **{"mlflow.chat.tokenUsage": tokens, "mlflow.llm.model": chat_app.MODEL})
+               attributes={"mlflow.chat.tokenUsage": tokens, "mlflow.llm.model": chat_app.MODEL})
     writer.spans[0]["end_time_unix_nano"] = end
     if failed:
         writer.spans[0]["status"] = dict(writer.spans[-1]["status"])

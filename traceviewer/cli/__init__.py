@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--experiment", metavar="NAME_OR_ID", help="open this experiment")
     gui.add_argument("--trace", metavar="TRACE_ID", help="open this trace")
     gui.add_argument("--filter", metavar="TEXT", help="open the trace table with this filter")
+    gui.add_argument("--view", choices=("traces", "overview"), default="traces",
+                     help="the tab to open: the trace table or the Overview (statistics)")
     gui.add_argument("--screenshot", metavar="PATH",
                      help="render the window offscreen once its data has loaded, save it as "
                           "PNG and exit")

@@ -99,6 +99,13 @@ SPAN_MISSING = MUTED_TEXT  # the "missing parent" node
 BAR_LABEL = Role("#ffffff", "#111214")  # text on a bar, and the glyph of a span-type icon
 OPEN_FADE = 0.55  # a still-running span's bar: its colour this far towards the background
 
+# Overview charts: one colour per group (cycled), distinct in both schemes; the compare table
+# marks the best group's cell and a worse one's difference.
+SERIES = (SPAN_CHAIN, SPAN_LLM, SPAN_RETRIEVER, SPAN_AGENT, SPAN_TOOL, SPAN_EMBEDDING,
+          SPAN_RERANKER, SPAN_PARSER, SPAN_UNKNOWN)
+BEST_CELL = CHIP_OK
+WORSE_CELL = CHIP_WARNING
+
 
 def faded(role: Role, dark: bool | None = None) -> QColor:
     """The colour of a still-running span's bar: `role` blended towards the timeline

@@ -1,0 +1,72 @@
+"""The Overview tab on the seeded experiment: one series per environment, a click on a bucket
+opens the trace table showing exactly the SDK's traces of that bucket and group, and the compare
+table has one row per app_version."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, Qt
+
+from tests.conftest import PROD_EXPERIMENT
+from tests.ui.test_main_window import WAIT_MS, connected_window, shown_ids
+from traceviewer.core.workspaces import Workspace
+from traceviewer.ui.overview.overview_view import ALL_TIME
+
+
+def sdk_infos(sdk, prod):
+    return [t.info for t in sdk.search_traces(locations=[prod], max_results=500,
+                                              include_spans=False)]
+
+
+def overview_of(qtbot, mlflow_server, group_by: str):
+    w = connected_window(qtbot, Workspace("local", mlflow_server.url), PROD_EXPERIMENT)
+    w.show()
+    qtbot.waitExposed(w)
+    w.tabs.setCurrentWidget(w.overview)
+    view = w.overview
+    view.set_range(ALL_TIME)
+    view.set_group_by(group_by)
+    qtbot.waitUntil(lambda: view.result is not None and view.result.complete
+                    and not view.loading and view.result.query.group_by.text == group_by,
+                    timeout=WAIT_MS)
+    assert not view.banner.isVisibleTo(w), view.banner.label.text()
+    return w, view
+
+
+def test_overview_draws_one_series_per_environment_and_a_bucket_click_opens_its_traces(
+        qtbot, mlflow_server, sdk, prod):
+    infos = sdk_infos(sdk, prod)
+    w, view = overview_of(qtbot, mlflow_server, "tag:environment")
+    environments = {i.tags.get("environment") for i in infos}
+    for chart in range(len(view.charts.plots)):
+        if chart == 3:
+            continue  # the pass-rate chart draws only groups with feedback
+        assert sorted(view.charts.series_groups(chart)) == sorted(environments)
+    assert view.charts.legend.count() == len(environments)
+
+    # The production bucket with the most traces, clicked with the mouse.
+    size = view.result.window.bucket_ms
+    cell = max((c for c in view.result.cells if c.group == "production"),
+               key=lambda c: c.traces)
+    spot = view.charts.point_of("production", cell.bucket_start)
+    plot = view.charts.plots[0]
+    scene = spot._plot.mapToScene(QPointF(spot.pos()))
+    pos = plot.mapFromScene(scene)
+    qtbot.mouseClick(plot.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+    qtbot.waitUntil(lambda: w.tabs.currentWidget() is w.browser, timeout=WAIT_MS)
+    expected = {i.trace_id for i in infos if i.tags.get("environment") == "production"
+                and cell.bucket_start <= i.request_time < cell.bucket_start + size}
+    assert len(expected) == cell.traces
+    assert set(shown_ids(qtbot, w)) == expected
+
+
+def test_compare_table_has_one_row_per_app_version(qtbot, mlflow_server, sdk, prod):
+    infos = sdk_infos(sdk, prod)
+    _w, view = overview_of(qtbot, mlflow_server, "tag:app_version")
+    model = view.compare.compare
+    versions = sorted({i.tags.get("app_version") for i in infos})
+    assert sorted(model.text(r, 0) for r in range(model.rowCount())) == versions
+    counts = {v: sum(i.tags.get("app_version") == v for i in infos) for v in versions}
+    assert {model.text(r, 0): model.rows[r].traces for r in range(model.rowCount())} == counts
+    header = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())]
+    assert header[:6] == ["Group", "Traces", "Error %", "p50", "p95", "Tokens/trace"]
+    assert "response_is_correct pass" in header

@@ -1,0 +1,1 @@
+"""The Overview tab: charts, legend and compare table of an experiment's statistics."""
