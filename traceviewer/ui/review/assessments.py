@@ -6,8 +6,10 @@
 
 Every write is queued in the durable outbox (source type HUMAN, source id = the workspace's
 reviewer identity, asked for in the label dialog when the workspace has none) and sent by the
-sender; rows for changes not yet sent say so. After a send the panel re-reads the trace's
-assessments in the background (`TaskRunner`); the GUI thread never talks to the server.
+sender; rows show the outbox's writes at once (`core.assessment_state.merge`) and say which
+are not sent yet. After a send the panel re-reads the trace's assessments in the background
+(`TaskRunner`); the GUI thread never talks to the server. `info_changed` hands on the trace info
+as it stands (for the table's feedback column) once the panel holds a server read.
 Assessment text is untrusted and shown as plain text only."""
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from traceviewer.core import fmt
+from traceviewer.core import assessment_state, fmt
 from traceviewer.core.app_model import AppModel
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.client import RestClient
@@ -52,16 +54,12 @@ COLUMNS = ("Name", "Kind", "Value", "Rationale", "Source", "Time", "Status")
 _ID_ROLE = Qt.ItemDataRole.UserRole
 
 
-
-
-
-
-
-
 class AssessmentsPanel(QWidget):
     """The assessments of one trace; see the module docstring for the API."""
 
     changed = Signal()  # a write was queued (or undone)
+    info_changed = Signal(object)  # the TraceInfo with the outbox's writes, after a server read
+    info_read = Signal(object)  # an assessment_state.Read of the trace shown
 
     def __init__(self, sender: OutboxSender, app_model: AppModel | None = None,
                  parent: QWidget | None = None):
@@ -70,6 +68,8 @@ class AssessmentsPanel(QWidget):
         self.app_model = app_model or AppModel()  # where a new reviewer id is saved
         self.outbox = sender.outbox
         self.info: TraceInfo | None = None
+        self.read_at = 0.0  # when `info` was read from the server (0: unknown, e.g. cached)
+        self.current: list[assessment_state.Current] = []
         self.client: RestClient | None = None
         self.workspace: Workspace | None = None
         self.schemas: tuple[LabelSchema, ...] = ()
@@ -120,11 +120,13 @@ class AssessmentsPanel(QWidget):
     # -- showing ------------------------------------------------------------------------------
 
     def show_trace(self, info: TraceInfo, client: RestClient, workspace: Workspace,
-                   schemas: Sequence[LabelSchema] | None = None) -> None:
-        """Show `info`'s assessments; writes go to `workspace` (reads through `client`)."""
+                   schemas: Sequence[LabelSchema] | None = None, read_at: float = 0.0) -> None:
+        """Show `info`'s assessments (read from the server at `read_at`, 0 when unknown);
+        writes go to `workspace` (reads through `client`)."""
         if self.info is None or self.info.trace_id != info.trace_id:
             self._undo.clear()
         self.info, self.client, self.workspace = info, client, workspace
+        self.read_at = read_at
         self.schemas = tuple(schemas) if schemas is not None else SchemaStore().get(
             workspace.name, info.experiment_id)
         self._redraw()
@@ -140,16 +142,19 @@ class AssessmentsPanel(QWidget):
             return
         client, trace_id = self.client, self.info.trace_id
 
-        def work(token: CancelToken) -> TraceInfo:
-            return client.get_trace_info(trace_id)
+        def work(token: CancelToken) -> assessment_state.Read:
+            return assessment_state.read_info(client, trace_id, token)
 
-        self._runner.start(work, self._refreshed,
+        self._runner.start(work, self.show_read,
                            lambda exc: self.banner.show_error(exc, retry=self.refresh))
 
-    def _refreshed(self, info: TraceInfo) -> None:
-        if self.info is not None and info.trace_id == self.info.trace_id:
-            self.info = info
+    def show_read(self, read: assessment_state.Read) -> None:
+        """Show a fresher read of the trace shown (ignored for another trace)."""
+        if self.info is not None and read.info.trace_id == self.info.trace_id \
+                and read.read_at >= self.read_at:
+            self.info, self.read_at = read.info, read.read_at
             self._redraw()
+            self.info_read.emit(read)
 
     def _after_flush(self, reports: dict[Target, SendReport]) -> None:
         if self.workspace is not None and reports.get(self.target, SendReport()).sent:
@@ -161,35 +166,31 @@ class AssessmentsPanel(QWidget):
         if self.info is None:
             self._update_buttons()
             return
-        queued = self.outbox.items(target=self.target, trace_id=self.info.trace_id) \
+        items = assessment_state.pending_items(self.outbox, self.target, self.info.trace_id) \
             if self.workspace else []
-        waiting = {i.assessment_id: i for i in queued if i.op != "create" and i.assessment_id}
-        by_id = {a.assessment_id: a for a in self.info.assessments}
-        for a in sorted(self.info.assessments, key=lambda a: (a.create_time_ms or 0, a.name)):
+        self.current = assessment_state.merge(self.info.assessments, items, self.read_at)
+        by_id = {c.assessment.assessment_id: c.assessment for c in self.current}
+        for current in self.current:
+            a = current.assessment
             status = []
             if not a.valid:
                 status.append("overridden")
             if a.overrides:
                 old = by_id.get(a.overrides)
                 status.append(f"overrides {format_value(old.value) if old else a.overrides}")
-            if a.assessment_id in waiting:
-                status.append(_queued_text(waiting[a.assessment_id]))
+            if current.queued is not None:
+                status.append(_queued_text(current.queued))
             row = self._row([a.name, a.kind, a.error or format_value(a.value), a.rationale or "",
                              f"{a.source_type} {a.source_id}".strip(),
-                             fmt.timestamp_ms(a.create_time_ms), ", ".join(status)])
-            row.setData(0, _ID_ROLE, a.assessment_id)
-            if not a.valid:
+                             fmt.timestamp_ms(a.create_time_ms) if a.assessment_id else "",
+                             ", ".join(status)])
+            if a.assessment_id:  # a queued create has no id yet: nothing to edit on the server
+                row.setData(0, _ID_ROLE, a.assessment_id)
+            if not a.valid or current.deleted:
                 for column in range(len(COLUMNS)):
                     row.setForeground(column, palette.MUTED_TEXT.brush())
-        for item in queued:
-            if item.op == "create":
-                body = item.payload
-                kind = "expectation" if "expectation" in body else "feedback"
-                self._row([body.get("assessment_name", ""), kind,
-                           format_value(body.get(kind, {}).get("value")),
-                           body.get("rationale", ""),
-                           f"HUMAN {body.get('source', {}).get('source_id', '')}", "",
-                           _queued_text(item)])
+        if self.read_at:
+            self.info_changed.emit(assessment_state.merged_info(self.info, items, self.read_at))
         for i in range(self.tree.topLevelItemCount() if selected else 0):
             top = self.tree.topLevelItem(i)
             if top is not None and top.data(0, _ID_ROLE) == selected:
@@ -207,11 +208,13 @@ class AssessmentsPanel(QWidget):
         return current.data(0, _ID_ROLE) if current is not None else None
 
     def selected(self) -> Assessment | None:
-        """The selected assessment as the server has it (None for a queued one)."""
+        """The selected assessment as it stands with the outbox's edits (None for one whose
+        create or delete is still queued)."""
         wanted = self.selected_id()
         if self.info is None or not wanted:
             return None
-        return next((a for a in self.info.assessments if a.assessment_id == wanted), None)
+        return next((c.assessment for c in self.current
+                     if c.assessment.assessment_id == wanted and not c.deleted), None)
 
     def _update_buttons(self, *_: Any) -> None:
         shown = self.info is not None and self.workspace is not None

@@ -8,18 +8,27 @@ Shows what a reviewer needs to judge (request, response, the chat, key spans, ea
 and the label schemas of the experiment (`core.review.SchemaStore`). Keys: y / n answer the
 yes/no label, 1-9 pick an option of a category label, c writes a comment (Enter sends, Esc
 leaves the comment), Enter submits and moves on, s skips, → / j next, ← / k previous, u or
-Ctrl+Z undoes the last submit or skip. Labels go through the durable outbox; the queue's place
-and what was labelled are saved after every step (`core.review.QueueStore`), so starting the
-same queue again resumes it. Traces load (and the next one preloads) in the background."""
+Ctrl+Z undoes the last submit or skip. The keys work wherever the focus is inside the panel
+(text fields keep the letters typed into them). Without a queue the panel says how to start one.
+
+A trace shown again (from the panel's cache, or revisited with ←) shows its assessments as they
+stand: the last read merged with the outbox (`core.assessment_state`), re-read from the server
+in the background. The reviewer's own earlier answers are preselected, and answering a question
+again replaces that answer (one current answer per reviewer per question). Assessments go
+through the durable outbox; the queue's place and what was answered are saved after every step
+(`core.review.QueueStore`), so starting the same queue again resumes it. Traces load (and the
+next one preloads) in the background."""
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFont, QKeyEvent, QKeySequence
+from PySide6.QtGui import QFont, QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDoubleSpinBox,
@@ -31,6 +40,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSplitter,
+    QStackedWidget,
     QTabWidget,
     QTreeWidget,
     QTreeWidgetItem,
@@ -38,12 +48,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from traceviewer.core import fmt, search
+from traceviewer.core import assessment_state, fmt, search
 from traceviewer.core.aggregate import readable
 from traceviewer.core.app_model import AppModel
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.client import RestClient
-from traceviewer.core.model import Trace
+from traceviewer.core.model import Assessment, Trace
 from traceviewer.core.outbox import Target
 from traceviewer.core.review import (
     LabelSchema,
@@ -51,7 +61,6 @@ from traceviewer.core.review import (
     QueueStore,
     SchemaStore,
     Value,
-    assessment_body,
 )
 from traceviewer.core.workspaces import Workspace
 from traceviewer.ui.common import palette
@@ -61,13 +70,19 @@ from traceviewer.ui.common.plain import plain_label
 from traceviewer.ui.common.tasks import TaskRunner
 from traceviewer.ui.review.assessments import AssessmentsPanel
 from traceviewer.ui.review.dialogs import SchemaDialog
-from traceviewer.ui.review.outbox_status import OutboxSender, OutboxStatus, retract
+from traceviewer.ui.review.outbox_status import OutboxSender, OutboxStatus
 
 CACHED_TRACES = 8
 MAX_QUEUE = 1000
 KEY_SPAN_TYPES = frozenset({"TOOL", "RETRIEVER", "LLM", "CHAT_MODEL", "AGENT"})
 _HELP = ("y / n answer · 1-9 option · c comment · Enter submit and next · s skip · "
          "→ / ← next / previous · u undo")
+NO_QUEUE = ("No review queue yet.\n\nTo start one, open an experiment in the Traces tab and "
+            "press Review… (Ctrl+R): it queues the selected traces, or every trace of the "
+            "current filter when at most one is selected.\n\nThen answer with the keys "
+            "below; a queue resumes where you left it.")
+ANSWERED_BEFORE = "You answered this trace before: your answers are selected; submitting " \
+                  "replaces them."
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +91,9 @@ class _Step:
 
     trace_id: str
     position: int
-    item_ids: tuple[int, ...] = ()
+    changes: tuple[assessment_state.Change, ...] = ()
+    submitted: bool = False
+    labelled_before: tuple[int, ...] | None = None  # the trace's entry before this submit
 
 
 def key_spans(trace: Trace) -> list[int]:
@@ -99,6 +116,7 @@ class LabelRow(QWidget):
         self.schema = schema
         self.group = QButtonGroup(self)
         self.entry: QLineEdit | QDoubleSpinBox | None = None
+        self.touched = False  # the reviewer chose or typed something since it was shown
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         name = QLabel(schema.name + (" *" if schema.required else ""))
@@ -123,10 +141,12 @@ class LabelRow(QWidget):
             self.entry.setSpecialValueText("—")
             self.entry.setMinimum(-1e9)
             self.entry.setValue(-1e9)  # the special "no value" text
+            self.entry.valueChanged.connect(self._touch)
             layout.addWidget(self.entry)
         else:
             self.entry = QLineEdit()
             self.entry.setPlaceholderText("text")
+            self.entry.textEdited.connect(self._touch)
             layout.addWidget(self.entry)
         layout.addStretch(1)
 
@@ -136,7 +156,26 @@ class LabelRow(QWidget):
         if button is None:
             return False
         button.setChecked(True)
+        self.touched = True
         return True
+
+    def preset(self, value: Value | None) -> None:
+        """Show `value` (an earlier answer) unless the reviewer has changed this row."""
+        if self.touched:
+            return
+        self.clear()
+        if value is None:
+            return
+        if self.schema.kind == "boolean" and isinstance(value, bool):
+            self.group.button(0 if value else 1).setChecked(True)
+        elif self.schema.kind == "category" and str(value) in self.schema.options:
+            self.group.button(self.schema.options.index(str(value))).setChecked(True)
+        elif isinstance(self.entry, QDoubleSpinBox) and isinstance(value, int | float) \
+                and not isinstance(value, bool):
+            self.entry.setValue(float(value))
+        elif isinstance(self.entry, QLineEdit):
+            self.entry.setText(str(value))
+        self.touched = False
 
     def value(self) -> Value | None:
         """The value given, None when none is."""
@@ -154,7 +193,11 @@ class LabelRow(QWidget):
         assert self.entry is not None
         return self.entry.text().strip() or None
 
+    def _touch(self, *_: object) -> None:
+        self.touched = True
+
     def clear(self) -> None:
+        self.touched = False
         self.group.setExclusive(False)
         for button in self.group.buttons():
             button.setChecked(False)
@@ -163,6 +206,7 @@ class LabelRow(QWidget):
             self.entry.setValue(self.entry.minimum())
         elif self.entry is not None:
             self.entry.clear()
+        self.touched = False
 
 
 class CommentEdit(QLineEdit):
@@ -199,10 +243,14 @@ class ReviewPanel(QWidget):
         self.rows: list[LabelRow] = []
         self._steps: list[_Step] = []
         self._cache: OrderedDict[str, Trace] = OrderedDict()
+        self._reads: dict[str, assessment_state.Read] = {}  # the latest read of a cached trace
+        self._comment_preset = ""  # the comment as preselected (an earlier rationale)
         self._runner = TaskRunner(self)
         self._preload = TaskRunner(self)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._build()
+        self._build_keys()
+        self._update_buttons()
 
     # -- construction -------------------------------------------------------------------------
 
@@ -244,9 +292,18 @@ class ReviewPanel(QWidget):
         grid.addWidget(self.response, 3, 0)
         grid.addWidget(tabs, 4, 0)
         grid.setRowStretch(4, 1)
+        self.no_queue = plain_label(NO_QUEUE, selectable=False)
+        self.no_queue.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.no_queue.setMargin(24)
+        palette.set_style(self.no_queue, "color: $MUTED_TEXT;")
+        self.left = QStackedWidget()
+        self.left.addWidget(self.no_queue)
+        self.left.addWidget(left)
 
         self.earlier = AssessmentsPanel(self.outbox_sender, self.app_model)
         self.earlier.tree.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.earlier.info_read.connect(self._info_read)
+        self.earlier.changed.connect(self._preselect)
         self.form_box = QFrame()
         self.form_box.setObjectName("labelForm")
         palette.set_style(self.form_box, "#labelForm { background: $PANEL_BG; border: 1px solid "
@@ -265,6 +322,9 @@ class ReviewPanel(QWidget):
         self.comment.setPlaceholderText("comment (c)")
         self.message = plain_label(selectable=False)
         palette.set_style(self.message, "color: $ERROR_TEXT;")
+        self.answered_note = plain_label(ANSWERED_BEFORE, selectable=False)
+        palette.set_style(self.answered_note, "color: $MUTED_TEXT;")
+        self.answered_note.hide()
         buttons = QHBoxLayout()
         self.submit_button = QPushButton("Submit and next  [Enter]")
         self.skip_button = QPushButton("Skip  [s]")
@@ -278,6 +338,7 @@ class ReviewPanel(QWidget):
         buttons.addStretch(1)
         self.labels_box = QVBoxLayout()
         self.form.addWidget(self.reviewer_row)
+        self.form.addWidget(self.answered_note)
         self.form.addLayout(self.labels_box)
         self.form.addWidget(self.comment)
         self.form.addLayout(buttons)
@@ -299,7 +360,7 @@ class ReviewPanel(QWidget):
         right_layout.addWidget(self.earlier, 1)
 
         split = QSplitter()
-        split.addWidget(left)
+        split.addWidget(self.left)
         split.addWidget(right)
         split.setSizes([560, 520])
         self.outbox_status = OutboxStatus(self.outbox_sender)
@@ -316,6 +377,27 @@ class ReviewPanel(QWidget):
         self.undo_button.clicked.connect(self.undo)
         self.comment.submitted.connect(self.submit)
         self.comment.left.connect(self.setFocus)
+
+    def _build_keys(self) -> None:
+        """The review keys as shortcuts of the whole panel: they work wherever the focus is
+        inside it (the chat pane, a button, the earlier feedback), while a text field keeps
+        the letters, arrows and Enter typed into it (Qt lets it claim them first)."""
+        keys: list[tuple[Qt.Key, Callable[[], object]]] = [
+            (Qt.Key.Key_Return, self.submit), (Qt.Key.Key_Enter, self.submit),
+            (Qt.Key.Key_Right, lambda: self.go(1)), (Qt.Key.Key_J, lambda: self.go(1)),
+            (Qt.Key.Key_Left, lambda: self.go(-1)), (Qt.Key.Key_K, lambda: self.go(-1)),
+            (Qt.Key.Key_Y, lambda: self._choose("boolean", 0)),
+            (Qt.Key.Key_N, lambda: self._choose("boolean", 1)),
+            (Qt.Key.Key_C, self.comment.setFocus), (Qt.Key.Key_S, self.skip),
+            (Qt.Key.Key_U, self.undo)]
+        keys += [(Qt.Key(Qt.Key.Key_1.value + n), partial(self._choose, "category", n))
+                 for n in range(9)]
+        self.shortcuts = []
+        for key, slot in keys:
+            shortcut = QShortcut(QKeySequence(key), self, context=Qt.ShortcutContext.
+                                 WidgetWithChildrenShortcut)
+            shortcut.activated.connect(slot)
+            self.shortcuts.append(shortcut)
 
     def _text_box(self) -> QLabel:
         label = plain_label()
@@ -347,6 +429,8 @@ class ReviewPanel(QWidget):
             self.state = QueueState.from_json({**self.state.to_json(), "title": title})
         self._steps.clear()
         self._cache.clear()
+        self._reads.clear()
+        self.left.setCurrentIndex(1)
         schemas = tuple(schemas) if schemas is not None else SchemaStore().get(
             workspace.name, experiment_id)
         self._set_schemas([s for s in schemas if s.assessment_kind == "feedback"])
@@ -412,40 +496,60 @@ class ReviewPanel(QWidget):
         for row in self.rows:
             row.clear()
         self.comment.clear()
+        self._comment_preset = ""
         self.message.clear()
+        self.answered_note.hide()
+        self.trace = None  # until it shows, keys have no trace to act on
+        self._update_buttons()
         if trace_id is None:
             self.trace_line.setText("The queue is empty.")
             return
         cached = self._cache.get(trace_id)
         if cached is not None:
-            self._show(cached)
+            self._show(cached, fresh=False)
             return
-        self.trace = None
         self.trace_line.setText(f"Loading {trace_id}…")
         client = self.client
 
-        def work(token: CancelToken) -> Trace:
-            return client.get_trace(trace_id)
-
-        self._runner.start(work, self._loaded,
+        self._runner.start(lambda token: _fetch(client, trace_id), self._loaded,
                            lambda exc: self.banner.show_error(exc, retry=self._load))
 
-    def _remember(self, trace: Trace) -> None:
-        self._cache[trace.info.trace_id] = trace
-        self._cache.move_to_end(trace.info.trace_id)
+    def _remember(self, fetched: tuple[Trace, float]) -> None:
+        trace, read_at = fetched
+        trace_id = trace.info.trace_id
+        self._cache[trace_id] = trace
+        self._cache.move_to_end(trace_id)
+        self._keep_read(assessment_state.Read(trace.info, read_at))
         while len(self._cache) > CACHED_TRACES:
-            self._cache.popitem(last=False)
+            gone, _ = self._cache.popitem(last=False)
+            self._reads.pop(gone, None)
 
-    def _loaded(self, trace: Trace) -> None:
-        self._remember(trace)
+    def _keep_read(self, read: assessment_state.Read) -> None:
+        known = self._reads.get(read.info.trace_id)
+        if known is None or known.read_at <= read.read_at:
+            self._reads[read.info.trace_id] = read
+
+    def _loaded(self, fetched: tuple[Trace, float]) -> None:
+        self._remember(fetched)
+        trace = fetched[0]
         if self.state is not None and trace.info.trace_id == self.state.current:
-            self._show(trace)
+            self._show(trace, fresh=True)
 
-    def _show(self, trace: Trace) -> None:
+    def _info_read(self, read: assessment_state.Read) -> None:
+        """A re-read of a trace's info: kept for its next showing; the form follows it."""
+        if read.info.trace_id in self._cache:
+            self._keep_read(read)
+        if self.trace is not None and read.info.trace_id == self.trace.info.trace_id:
+            self._preselect()
+
+    def _show(self, trace: Trace, fresh: bool) -> None:
+        """Show `trace` with its latest read info; one not `fresh` from the server is re-read
+        in the background (assessments, tags and state may have changed since)."""
         assert self.client is not None and self.workspace is not None
         self.banner.hide()
         self.trace = trace
-        info = trace.info
+        read = self._reads.get(trace.info.trace_id)
+        info = read.info if read is not None else trace.info
         self.trace_line.setText(" · ".join(p for p in (
             info.trace_id, fmt.timestamp_ms(info.request_time_ms), info.state,
             fmt.duration_ms(info.duration_ms), info.session and f"session {info.session}",
@@ -468,8 +572,41 @@ class ReviewPanel(QWidget):
             if span.status == "ERROR":
                 for column in range(4):
                     row.setForeground(column, palette.ERROR_TEXT.brush())
-        self.earlier.show_trace(info, self.client, self.workspace)
+        self.earlier.show_trace(info, self.client, self.workspace,
+                                read_at=read.read_at if read is not None else 0.0)
+        self._preselect()
+        self._update_buttons()
+        if not fresh:
+            self.earlier.refresh()
         self._preload_next()
+
+    def _reviewer(self) -> str:
+        assert self.workspace is not None
+        return self.workspace.reviewer or self.reviewer.text().strip()
+
+    def _current(self) -> list[assessment_state.Current]:
+        """The shown trace's assessments as they stand (the earlier-feedback panel's merge)."""
+        if self.trace is None or self.earlier.info is None \
+                or self.earlier.info.trace_id != self.trace.info.trace_id:
+            return []
+        return self.earlier.current
+
+    def _preselect(self) -> None:
+        """Select the reviewer's own current answers in the rows they have not changed."""
+        if self.trace is None or self.workspace is None:
+            return
+        current, reviewer = self._current(), self._reviewer()
+        own: list[Assessment] = []
+        for row in self.rows:
+            answer = assessment_state.own_answer(current, reviewer, row.schema.name)
+            row.preset(answer.assessment.value if answer is not None else None)
+            if answer is not None:
+                own.append(answer.assessment)
+        rationale = next((a.rationale for a in own if a.rationale), "") or ""
+        if self.comment.text() == self._comment_preset and not self.comment.hasFocus():
+            self.comment.setText(rationale)
+            self._comment_preset = rationale
+        self.answered_note.setVisible(bool(own))
 
     def _preload_next(self) -> None:
         assert self.state is not None and self.client is not None
@@ -480,22 +617,29 @@ class ReviewPanel(QWidget):
         if trace_id in self._cache:
             return
         client = self.client
-
-        def work(token: CancelToken) -> Trace:
-            return client.get_trace(trace_id)
-
-        self._preload.start(work, self._remember, lambda exc: None)  # shown if opened
+        self._preload.start(lambda token: _fetch(client, trace_id), self._remember,
+                            lambda exc: None)  # shown if opened
 
     def _show_progress(self) -> None:
         assert self.state is not None
         total = len(self.state.trace_ids)
         position = self.state.position + 1 if total else 0
         self.progress.setText(f"{position} / {total}")
-        self.progress.setToolTip(f"{len(self.state.labelled)} labelled, "
+        self.progress.setToolTip(f"{len(self.state.labelled)} answered, "
                                  f"{len(self.state.skipped)} skipped")
-        self.prev_button.setEnabled(self.state.position > 0)
-        self.next_button.setEnabled(self.state.position + 1 < total)
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        """Buttons for what can be done now: nothing to submit or skip without a trace."""
+        state = self.state
+        shown = state is not None and self.trace is not None and state.current is not None
+        self.submit_button.setEnabled(shown)
+        self.skip_button.setEnabled(shown)
+        self.prev_button.setEnabled(state is not None and state.position > 0)
+        self.next_button.setEnabled(state is not None
+                                    and state.position + 1 < len(state.trace_ids))
         self.undo_button.setEnabled(bool(self._steps))
+        self.schemas_button.setEnabled(state is not None)
 
     # -- reviewer steps -------------------------------------------------------------------------
 
@@ -520,9 +664,11 @@ class ReviewPanel(QWidget):
         self._load()
 
     def submit(self) -> None:
-        """Queue the assessments given for the current trace and move to the next one."""
-        if self.state is None or self.workspace is None or self.state.current is None:
-            return
+        """Queue the answers given for the current trace (replacing the reviewer's earlier ones)
+        and move to the next one."""
+        if self.state is None or self.workspace is None or self.state.current is None \
+                or self.trace is None or self.trace.info.trace_id != self.state.current:
+            return  # nothing shown yet: an answer now would be for a trace not seen
         values = [(row.schema, row.value()) for row in self.rows]
         missing = [s.name for s, v in values if v is None and s.required]
         if missing:
@@ -538,16 +684,19 @@ class ReviewPanel(QWidget):
                 return
             self.workspace = self.app_model.save_reviewer(self.workspace, self.reviewer.text())
             self.reviewer_row.hide()
-        trace_id, comment = self.state.current, self.comment.text().strip() or None
-        items = [self.outbox.add_create(self.target, trace_id, assessment_body(
-            schema.name, value, self.workspace.reviewer or "",
-            rationale=comment if schema.comment else None))
-            for schema, value in values if value is not None]
-        self._steps.append(_Step(trace_id, self.state.position,
-                                 tuple(i.item_id for i in items)))
+        trace_id, comment = self.state.current, self.comment.text().strip()
+        current = self._current()
+        changes = tuple(assessment_state.answer(
+            self.outbox, self.target, trace_id, current, self.workspace.reviewer or "",
+            schema.name, value, rationale=comment if schema.comment else None)
+            for schema, value in values if value is not None)
+        before = self.state.labelled.get(trace_id)
+        item_ids = [c.item.item_id for c in changes if c.item is not None]
+        self._steps.append(_Step(trace_id, self.state.position, changes, submitted=True,
+                                 labelled_before=before))
         self.outbox_sender.kick()
         self.setFocus()
-        self._advance(self.state.with_label(trace_id, [i.item_id for i in items]))
+        self._advance(self.state.with_label(trace_id, [*(before or ()), *item_ids]))
 
     def skip(self) -> None:
         """Leave the current trace unassessed and move on."""
@@ -557,15 +706,17 @@ class ReviewPanel(QWidget):
         self._advance(self.state.with_skip(self.state.current))
 
     def undo(self) -> None:
-        """Take back the last submit (its labels are withdrawn or deleted) or skip, and return
-        to that trace."""
+        """Take back the last submit (new answers are withdrawn or deleted, replaced ones
+        restored) or skip, and return to that trace."""
         if self.state is None or not self._steps:
             return
         step = self._steps.pop()
-        if step.item_ids:
-            for item_id in step.item_ids:
-                retract(self.outbox, self.outbox.get(item_id))
+        if step.submitted:
+            for change in reversed(step.changes):
+                assessment_state.undo(self.outbox, change)
             state = self.state.without_label(step.trace_id)
+            if step.labelled_before is not None:
+                state = state.with_label(step.trace_id, step.labelled_before)
             self.outbox_sender.kick()
         else:
             state = self.state.without_skip(step.trace_id)
@@ -596,6 +747,14 @@ class ReviewPanel(QWidget):
             super().keyPressEvent(event)
 
     def _choose(self, kind: str, index: int) -> None:
+        if self.trace is None:  # still loading: the answer would land on no trace
+            return
         row = next((r for r in self.rows if r.schema.kind == kind), None)
         if row is not None and row.choose(index):
             self.message.clear()
+
+
+def _fetch(client: RestClient, trace_id: str) -> tuple[Trace, float]:
+    """The trace, and when its info was read (for merging the outbox's later writes)."""
+    read_at = time.time()
+    return client.get_trace(trace_id), read_at
