@@ -273,3 +273,99 @@ def test_first_run_add_opens_the_manager_and_forwards_its_saves(qtbot):
     with qtbot.waitSignal(screen.workspaces_changed, timeout=20_000) as signal:
         manager.save_button.click()
     assert signal.args == ["local"]
+
+
+@pytest.mark.keyring
+def test_sign_in_with_databricks_then_the_workspace_connects(qtbot, manager, forget, tmp_path,
+                                                              monkeypatch, isolated_dirs,
+                                                              databricks_standin, prod_infos):
+    import webbrowser
+
+    from tests.cli.test_databricks import browser_script
+
+    # The system browser is $BROWSER, read again here (webbrowser reads it once per process).
+    monkeypatch.setenv("BROWSER", browser_script(tmp_path))
+    monkeypatch.setattr(webbrowser, "_tryorder", None)
+    monkeypatch.setattr(webbrowser, "_browsers", {})
+    user = databricks_standin.credentials.user
+    name = unique_name("u2m")
+    forget.append(name)
+    form = manager.form
+    form.name_edit.setText(name)
+    form.kind_box.setCurrentIndex(form.kind_box.findData("databricks"))
+    form.host_edit.setText(databricks_standin.url)
+    assert [form.auth_box.itemData(i) for i in range(form.auth_box.count())] == [
+        "oauth-u2m", "pat", "oauth-m2m", "profile"]
+    form.auth_box.setCurrentIndex(form.auth_box.findData("oauth-u2m"))
+    form.experiment_edit.setText(PROD_EXPERIMENT)
+    # No secret to type: the browser sign-in gets its own.
+    assert not form._layout.isRowVisible(form.secret_edit)
+    assert form.sign_in_button.isEnabled()
+
+    with qtbot.waitSignal(manager.workspaces_changed, timeout=60_000) as signal:
+        form.sign_in_button.click()
+    assert signal.args == [name]
+    assert manager.message.text().startswith(f"Signed in to '{name}' as {user}")
+    saved = WorkspaceStore().get(name)
+    assert (saved.kind, saved.auth, saved.reviewer) == ("databricks", "oauth-u2m", user)
+    refresh = keyring.get_password(keychain.SERVICE, name)
+    assert refresh and refresh.startswith("dbx-refresh-")
+    qtbot.waitUntil(lambda: form.sign_in_status.text() == "signed in (kept in the OS keyring)")
+
+    steps = run_test(qtbot, manager)
+    label = "OAuth user sign-in (U2M)"
+    assert steps["Credentials accepted"] == ("OK", f"signed in as {user} with the {label}")
+    assert steps["Default experiment found"][0] == "OK"
+    assert manager.message.text().startswith(
+        f"Connection OK: signed in as {user} with the {label}")
+    manager.grab()
+
+    # The main window connects to it and opens a trace, its spans through a signed URL.
+    from traceviewer.ui.main_window import MainWindow
+
+    trace_id = next(i.trace_id for i in prod_infos if i.state == "OK")
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.load_workspaces(select=name)
+    qtbot.waitUntil(lambda: window.app_model.client is not None, timeout=60_000)
+    assert window.connection_label.text() == f"{databricks_standin.url} · Databricks · {user}"
+    before = databricks_standin.stats().get("storage_downloads", 0)
+    with qtbot.waitSignal(window.trace_view.trace_shown, timeout=60_000) as shown:
+        window.open_trace(trace_id)
+    assert shown.args[0].info.trace_id == trace_id
+    assert databricks_standin.stats()["storage_downloads"] == before + 1
+    for secret in (refresh, keyring.get_password(keychain.SERVICE, name)):
+        assert files_containing(isolated_dirs, secret) == []
+        assert secret not in manager.message.text()
+
+
+def test_databricks_auth_choices_show_their_own_fields(manager):
+    form = manager.form
+    form.kind_box.setCurrentIndex(form.kind_box.findData("databricks"))
+    shown = {}
+    for auth in ("pat", "oauth-u2m", "oauth-m2m", "profile"):
+        form.auth_box.setCurrentIndex(form.auth_box.findData(auth))
+        shown[auth] = (form._layout.isRowVisible(form.secret_edit), form.secret_label.text(),
+                       form._layout.isRowVisible(form.client_id_edit),
+                       form._layout.isRowVisible(form.profile_edit),
+                       form.sign_in_button.isEnabled())
+    assert shown == {"pat": (True, "Token", False, False, False),
+                     "oauth-u2m": (False, "Token", False, False, True),
+                     "oauth-m2m": (True, "Client secret", True, False, False),
+                     "profile": (False, "Token", False, True, True)}
+    form.name_edit.setText("sp")
+    form.host_edit.setText("https://dbc-1.cloud.databricks.com")
+    form.auth_box.setCurrentIndex(form.auth_box.findData("oauth-m2m"))
+    form.client_id_edit.setText("sp-1")
+    assert form.workspace().client_id == "sp-1"
+    manager.save_button.click()
+    assert manager.message.text().startswith("Enter the client secret")
+    form.auth_box.setCurrentIndex(form.auth_box.findData("profile"))
+    form.profile_edit.setText("DEFAULT")
+    ws = form.workspace()
+    assert (ws.auth, ws.profile, ws.client_id, ws.enters_secret) == ("profile", "DEFAULT", None,
+                                                                     False)
+    # Back to an MLflow server: a Databricks PAT is a bearer token there.
+    form.auth_box.setCurrentIndex(form.auth_box.findData("pat"))
+    form.kind_box.setCurrentIndex(form.kind_box.findData("mlflow"))
+    assert form.auth_box.currentData() == "token"

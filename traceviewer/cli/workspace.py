@@ -23,7 +23,8 @@ from traceviewer.core.workspaces import (
     Workspace,
     WorkspaceStore,
     guess_kind,
-    open_client,
+    sign_in,
+    signs_in_browser,
 )
 
 _NO_KEYRING_HINT = ("Without a keyring, pass the secret for one command in the environment "
@@ -187,30 +188,16 @@ def _add(args: argparse.Namespace) -> int:
 def _login(args: argparse.Namespace) -> int:
     store = WorkspaceStore()
     ws = store.get(args.name)
-    if ws.kind != "databricks" or ws.auth not in ("oauth-u2m", "profile"):
+    if not signs_in_browser(ws):
         raise UsageError(f"Workspace '{ws.name}' does not sign in in the browser (auth "
                          f"{ws.auth}); `login` is for Databricks workspaces with auth oauth-u2m.")
-    host = ws.host
-    discovery = None
-    if ws.auth == "profile":
-        resolved = databricks_auth.resolve(host=ws.host, profile=ws.profile)
-        if resolved.auth != "oauth-u2m":
-            raise UsageError(f"Profile '{ws.profile}' signs in with "
-                             f"{databricks_auth.auth_label(resolved.auth)}, not in the browser.")
-        host, discovery = resolved.host, resolved.discovery_url
-    endpoints = databricks_auth.discover_endpoints(host, discovery)
 
     def show(url: str) -> None:
         print("Opening the Databricks sign-in page in your browser. If it does not open, visit:",
               flush=True)
         print(f"  {url}", flush=True)
 
-    signed = databricks_auth.sign_in_browser(host, endpoints=endpoints, on_url=show,
-                                             verify=ws.ca_bundle or ws.verify_tls,
-                                             token=CancelToken())
-    keychain.set_secret(ws.name, signed.refresh_token)
-    with open_client(ws) as client:
-        user = databricks_auth.current_user(client)
+    user = sign_in(ws, on_url=show, token=CancelToken())
     if user and not ws.reviewer:
         store.upsert(dataclasses.replace(ws, reviewer=user))
     print(f"Signed in to '{ws.name}' ({ws.host})" + (f" as {printable(user)}" if user else "")
@@ -220,7 +207,7 @@ def _login(args: argparse.Namespace) -> int:
 
 def _logout(args: argparse.Namespace) -> int:
     ws = WorkspaceStore().get(args.name)
-    if ws.kind != "databricks" or ws.auth not in ("oauth-u2m", "profile"):
+    if not signs_in_browser(ws):
         raise UsageError(f"Workspace '{ws.name}' has no browser sign-in to forget (auth "
                          f"{ws.auth}); to drop its secret, remove the workspace.")
     keychain.delete_secret(ws.name)

@@ -117,22 +117,22 @@ def _server_checks(ws: Workspace, client: RestClient, token: CancelToken,
         except TraceViewerError as exc:
             creds = Step(later[1], FAILED, redact(str(exc)))
         else:
-            creds = Step(later[1], OK, f"signed in as {user} with the {_secret_word(ws)}",
+            creds = Step(later[1], OK, f"signed in as {user} with the {secret_word(ws)}",
                          user=user)
     else:
         creds = _attempt(later[1], lambda: client.search_experiments(max_results=1),
                          lambda _: ("no credentials needed" if ws.auth == "none"
-                                    else f"the server accepted the {_secret_word(ws)}"))
+                                    else f"the server accepted the {secret_word(ws)}"))
     yield creds
     if creds.failed:
         yield from _not_run(later[2:], "the credentials were not accepted")
         return
     token.check()
 
-    try:
-        yield Step(later[2], OK, f"MLflow {client.version()}")
-    except TraceViewerError as exc:
-        yield Step(later[2], WARNING, f"the server did not report its version ({redact(str(exc))})")
+    if ws.kind == "databricks":
+        yield Step(later[2], SKIPPED, "a Databricks workspace does not report an MLflow version")
+    else:
+        yield _version(client, later[2])
     token.check()
 
     if not ws.default_experiment:
@@ -155,6 +155,14 @@ def _server_checks(ws: Workspace, client: RestClient, token: CancelToken,
         return
     yield Step(later[3], OK, f"'{experiment.name}' (id {experiment.experiment_id})")
     yield _recent_traces(client, experiment.experiment_id, experiment.name, token, later[4])
+
+
+def _version(client: RestClient, title: str) -> Step:
+    try:
+        return Step(title, OK, f"MLflow {client.version()}")
+    except TraceViewerError as exc:
+        return Step(title, WARNING,
+                    f"the server did not report its version ({redact(str(exc))})")
 
 
 def _recent_traces(client: RestClient, experiment_id: str, experiment_name: str,
@@ -194,7 +202,8 @@ def _not_run(titles: list[str], why: str) -> Iterator[Step]:
         yield Step(title, SKIPPED, f"not run: {why}")
 
 
-def _secret_word(ws: Workspace) -> str:
+def secret_word(ws: Workspace) -> str:
+    """How `ws` signs in, for messages: 'token', 'OAuth user sign-in (U2M)' and so on."""
     if ws.kind == "databricks":
         label = databricks_auth.auth_label(ws.auth)
         return f"{label} '{ws.profile}'" if ws.auth == "profile" else label

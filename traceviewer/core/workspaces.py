@@ -10,7 +10,8 @@ save it often without rewriting the settings."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import webbrowser
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 
 from traceviewer.core import databricks_auth, keychain, paths
 from traceviewer.core.auth import Auth, Authenticator
+from traceviewer.core.cancel import CancelToken
 from traceviewer.core.client import RestClient, normalize_host
 from traceviewer.core.errors import AuthError, ConfigError, KeyringUnavailable
 from traceviewer.core.storage import JsonFile
@@ -170,7 +172,7 @@ class WorkspaceStore:
                 keep = keychain.remember_for_session if session_only else keychain.set_secret
                 keep(ws.name, secret)
             elif previous is not None and previous.needs_secret and (
-                    not ws.needs_secret or previous.auth != ws.auth):
+                    not ws.needs_secret or _secret_kind(previous) != _secret_kind(ws)):
                 # Another way of signing in: the old secret (say a PAT) is no refresh token.
                 keychain.delete_secret(ws.name)
             workspaces[ws.name] = ws
@@ -223,6 +225,50 @@ class WorkspaceStore:
     set_secret = staticmethod(keychain.set_secret)
     delete_secret = staticmethod(keychain.delete_secret)
     remember_for_session = staticmethod(keychain.remember_for_session)
+
+
+def _secret_kind(ws: Workspace) -> str:
+    """What the keyring entry of `ws` holds: "token" and "pat" are one kind (a PAT)."""
+    return "pat" if ws.auth == "token" else ws.auth
+
+
+def signs_in_browser(ws: Workspace) -> bool:
+    """Whether `ws` may sign in in the browser (OAuth U2M; a profile only if it says
+    external-browser, which `sign_in` checks)."""
+    return ws.kind == "databricks" and ws.auth in ("oauth-u2m", "profile")
+
+
+def sign_in(ws: Workspace, *, on_url: Callable[[str], None] | None = None,
+            token: CancelToken | None = None, session_only: bool = False,
+            open_browser: Callable[[str], bool] | None = None) -> str | None:
+    """The browser sign-in (OAuth U2M) of Databricks workspace `ws`: its refresh token goes to
+    the keyring (with `session_only`, to this process's memory), never to a file. Returns the
+    signed-in user (SCIM Me userName), the workspace's default reviewer id.
+
+    The keyring is checked before the browser opens, so a missing one costs no sign-in. Blocks
+    until the browser comes back: call it off the GUI thread."""
+    if not signs_in_browser(ws):
+        raise ConfigError(f"Workspace '{ws.name}' does not sign in in the browser (auth "
+                          f"{ws.auth}): the browser sign-in is for Databricks workspaces with "
+                          "auth oauth-u2m.")
+    host, discovery = ws.host, None
+    if ws.auth == "profile":
+        resolved = databricks_auth.resolve(host=ws.host, profile=ws.profile)
+        if resolved.auth != "oauth-u2m":
+            raise ConfigError(f"Profile '{ws.profile}' signs in with "
+                              f"{databricks_auth.auth_label(resolved.auth)}, not in the browser.")
+        host, discovery = resolved.host, resolved.discovery_url
+    if not session_only:
+        keychain.secure_backend()  # KeyringUnavailable now, before the browser opens
+    verify = ws.ca_bundle or ws.verify_tls
+    endpoints = databricks_auth.discover_endpoints(host, discovery)
+    signed = databricks_auth.sign_in_browser(
+        host, endpoints=endpoints, verify=verify, on_url=on_url, token=token,
+        open_browser=open_browser or webbrowser.open)
+    keep = keychain.remember_for_session if session_only else keychain.set_secret
+    keep(ws.name, signed.refresh_token)
+    with open_client(ws) as client:
+        return databricks_auth.current_user(client, token)
 
 
 def open_client(ws: Workspace, secret: str | None = None) -> RestClient:

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from traceviewer.core import filters, paths, search
 from traceviewer.core.app_model import AppModel
 from traceviewer.core.client import RestClient
+from traceviewer.core.databricks_auth import current_user
 from traceviewer.core.errors import ConfigError
 from traceviewer.core.model import Experiment, TraceInfo
 from traceviewer.core.workspaces import Workspace, WorkspaceMemory, WorkspaceStore, open_client
@@ -281,9 +282,14 @@ class MainWindow(QMainWindow):
         def connect(token):
             client = open_client(workspace)  # reads the keyring: not on the GUI thread
             try:
-                version = client.version()
+                if client.databricks:
+                    # A workspace reports no MLflow version: who is signed in shows it answers.
+                    user = current_user(client, token)
+                    shown = f"Databricks · {user}" if user else "Databricks"
+                else:
+                    shown = f"MLflow {client.version()}"
                 token.check()  # superseded by another connect: this client is nobody's
-                return client, version
+                return client, shown
             except BaseException:
                 client.close()
                 raise
@@ -291,10 +297,10 @@ class MainWindow(QMainWindow):
         self._connect.start(connect, self._on_connected, self._on_connect_failed)
 
     def _on_connected(self, result: tuple[RestClient, str]) -> None:
-        client, version = result
+        client, shown = result
         workspace = self.app_model.workspace
         assert workspace is not None
-        self.connection_label.setText(f"{workspace.host} · MLflow {version}")
+        self.connection_label.setText(f"{workspace.host} · {shown}")
         if self._pending_experiment is None:
             self._pending_experiment = (self.memory.get(workspace.name).last_experiment
                                         or workspace.default_experiment)

@@ -38,7 +38,29 @@ SECRET_PLACEHOLDERS = {
 }
 
 
+# Beside "Sign in with Databricks": where the saved workspace's sign-in (refresh token) is.
+SIGN_IN_STATUS = {
+    "keyring": "signed in (kept in the OS keyring)",
+    "session": "signed in for this session only",
+    None: "not signed in yet",
+}
+
 _ERROR_STYLE = "color: $ERROR_TEXT;"
+
+# The auth choices of each workspace kind: (label, Workspace.auth).
+_AUTH_ITEMS = {
+    "mlflow": [("None", "none"), ("Token (Bearer)", "token"),
+               ("Username and password (basic)", "basic")],
+    "databricks": [("Sign in with Databricks (OAuth U2M)", "oauth-u2m"),
+                   ("Personal access token", "pat"),
+                   ("Service principal (OAuth M2M: client id and secret)", "oauth-m2m"),
+                   ("~/.databrickscfg profile", "profile")],
+}
+# The same way of signing in under the other kind ("token" is a Databricks PAT's older name).
+_AUTH_COUNTERPART = {("databricks", "token"): "pat", ("mlflow", "pat"): "token"}
+# Auth kinds whose secret the user types in (Workspace.enters_secret).
+ENTERS_SECRET = frozenset({"token", "basic", "pat", "oauth-m2m"})
+_SECRET_LABELS = {"basic": "Password", "oauth-m2m": "Client secret"}
 
 
 class MessageLine(QLabel):
@@ -118,10 +140,21 @@ class WorkspaceForm(QWidget):
         self.host_edit.setPlaceholderText("http://127.0.0.1:5000 or https://adb-….azuredatabricks"
                                           ".net")
         self.auth_box = QComboBox()
-        self.auth_box.addItem("None", "none")
-        self.auth_box.addItem("Token (Bearer)", "token")
-        self.auth_box.addItem("Username and password (basic)", "basic")
+        self._set_auth_items("mlflow")
         self.username_edit = QLineEdit()
+        self.client_id_edit = QLineEdit()
+        self.client_id_edit.setPlaceholderText("the service principal's application id")
+        self.profile_edit = QLineEdit()
+        self.profile_edit.setPlaceholderText("a profile name in ~/.databrickscfg, e.g. DEFAULT")
+        self.sign_in_button = QPushButton("Sign in with Databricks")
+        self.sign_in_button.setObjectName("signInButton")
+        self.sign_in_button.setToolTip("Save the workspace and sign in in your browser; the "
+                                       "sign-in is kept in the OS keyring")
+        self.sign_in_status = plain_label("")
+        sign_in_row = self._sign_in_row = QHBoxLayout()
+        sign_in_row.setContentsMargins(0, 0, 0, 0)
+        sign_in_row.addWidget(self.sign_in_button)
+        sign_in_row.addWidget(self.sign_in_status, 1)
         self.secret_label = QLabel("Token")
         self.secret_edit = QLineEdit()
         self.secret_edit.setEchoMode(QLineEdit.EchoMode.Password)
@@ -146,14 +179,17 @@ class WorkspaceForm(QWidget):
         self.reviewer_edit.setPlaceholderText("written as the source of your feedback, "
                                               "e.g. you@example.com")
 
-        form = QFormLayout(self)
+        form = self._layout = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
         form.addRow("Name", self.name_edit)
         form.addRow("Kind", self.kind_box)
         form.addRow("Host", self.host_edit)
         form.addRow("Authentication", self.auth_box)
         form.addRow("Username", self.username_edit)
+        form.addRow("Client id", self.client_id_edit)
+        form.addRow("Profile", self.profile_edit)
         form.addRow(self.secret_label, self.secret_edit)
+        form.addRow("", sign_in_row)
         form.addRow("Default experiment", self.experiment_edit)
         form.addRow("CA bundle", ca_row)
         form.addRow("", self.verify_box)
@@ -161,7 +197,7 @@ class WorkspaceForm(QWidget):
         form.addRow("Reviewer identity", self.reviewer_edit)
         self._secret_hint = ""
 
-        self.kind_box.currentIndexChanged.connect(self._update_enabled)
+        self.kind_box.currentIndexChanged.connect(self._kind_changed)
         self.auth_box.currentIndexChanged.connect(self._update_enabled)
         self.verify_box.toggled.connect(self._update_enabled)
         self.host_edit.editingFinished.connect(self._guess_kind)
@@ -174,10 +210,16 @@ class WorkspaceForm(QWidget):
         """Show `ws` (empty fields for None), named `name` if given; the secret field is
         always emptied."""
         self.name_edit.setText(name if name is not None else ws.name if ws else "")
-        self.kind_box.setCurrentIndex(self.kind_box.findData(ws.kind if ws else "mlflow"))
+        kind = ws.kind if ws else "mlflow"
+        self.kind_box.blockSignals(True)
+        self.kind_box.setCurrentIndex(self.kind_box.findData(kind))
+        self.kind_box.blockSignals(False)
+        self._set_auth_items(kind, ws.auth if ws else "none")
         self.host_edit.setText(ws.host if ws else "")
-        self.auth_box.setCurrentIndex(self.auth_box.findData(ws.auth if ws else "none"))
         self.username_edit.setText(ws.username or "" if ws else "")
+        self.client_id_edit.setText(ws.client_id or "" if ws else "")
+        self.profile_edit.setText(ws.profile or "" if ws else "")
+        self.sign_in_status.setText("")
         self.secret_edit.clear()
         self.experiment_edit.setText(ws.default_experiment or "" if ws else "")
         self.ca_edit.setText(ws.ca_bundle or "" if ws else "")
@@ -191,13 +233,16 @@ class WorkspaceForm(QWidget):
         return Workspace(name=self.name_edit.text().strip(), host=self.host_edit.text(),
                          kind=self.kind_box.currentData(), auth=auth,
                          username=self.username_edit.text() if auth == "basic" else None,
+                         client_id=self.client_id_edit.text() if auth == "oauth-m2m" else None,
+                         profile=self.profile_edit.text() if auth == "profile" else None,
                          default_experiment=self.experiment_edit.text(),
                          ca_bundle=self.ca_edit.text(), verify_tls=self.verify_box.isChecked(),
                          reviewer=self.reviewer_edit.text())
 
     def typed_secret(self) -> str | None:
-        """The token or password typed in (None if the field is empty or unused)."""
-        if self.auth_box.currentData() == "none" or not self.secret_edit.text():
+        """The token, password or client secret typed in (None if the field is empty or
+        unused: a browser sign-in gets its own)."""
+        if self.auth_box.currentData() not in ENTERS_SECRET or not self.secret_edit.text():
             return None
         secret = self.secret_edit.text()
         register_secret(secret)
@@ -208,17 +253,44 @@ class WorkspaceForm(QWidget):
         self._secret_hint = text
         self._update_enabled()
 
+    def set_sign_in_status(self, text: str) -> None:
+        """Say whether this Databricks workspace is signed in (beside the sign-in button)."""
+        self.sign_in_status.setText(text)
+
+    def _set_auth_items(self, kind: str, auth: str | None = None) -> None:
+        """The auth choices of `kind`, selecting `auth` (or its counterpart of the other kind:
+        a token is a personal access token on Databricks; else the kind's first choice)."""
+        wanted = auth if auth is not None else self.auth_box.currentData()
+        wanted = _AUTH_COUNTERPART.get((kind, wanted), wanted)
+        items = _AUTH_ITEMS[kind]
+        self.auth_box.blockSignals(True)
+        self.auth_box.clear()
+        for label, value in items:
+            self.auth_box.addItem(label, value)
+        index = self.auth_box.findData(wanted)
+        self.auth_box.setCurrentIndex(max(index, 0))
+        self.auth_box.blockSignals(False)
+
+    def _kind_changed(self) -> None:
+        self._set_auth_items(self.kind_box.currentData())
+        self._update_enabled()
+
     def _update_enabled(self) -> None:
-        databricks = self.kind_box.currentData() == "databricks"
-        if databricks:
-            self.auth_box.setCurrentIndex(self.auth_box.findData("token"))
-        self.auth_box.setEnabled(not databricks)
         auth = self.auth_box.currentData()
-        self.username_edit.setEnabled(auth == "basic")
-        self.secret_edit.setEnabled(auth != "none")
-        self.secret_edit.setPlaceholderText(self._secret_hint if auth != "none" else
+        browser = auth in ("oauth-u2m", "profile")
+        for widget, shown in ((self.username_edit, auth == "basic"),
+                              (self.client_id_edit, auth == "oauth-m2m"),
+                              (self.profile_edit, auth == "profile")):
+            widget.setEnabled(shown)
+            self._layout.setRowVisible(widget, shown)
+        enters = auth in ENTERS_SECRET
+        self.secret_edit.setEnabled(enters)
+        self._layout.setRowVisible(self.secret_edit, not browser)
+        self.secret_edit.setPlaceholderText(self._secret_hint if enters else
                                             "not needed without authentication")
-        self.secret_label.setText("Password" if auth == "basic" else "Token")
+        self.secret_label.setText(_SECRET_LABELS.get(auth, "Token"))
+        self.sign_in_button.setEnabled(browser)
+        self._layout.setRowVisible(self._sign_in_row, browser)
         self.verify_warning.setVisible(not self.verify_box.isChecked())
 
     def _guess_kind(self) -> None:

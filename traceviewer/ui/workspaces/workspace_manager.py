@@ -7,6 +7,8 @@ connection test."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
@@ -23,9 +25,15 @@ from PySide6.QtWidgets import (
 from traceviewer.core import conntest, keychain
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.errors import ConfigError
-from traceviewer.core.workspaces import Workspace, WorkspaceStore
+from traceviewer.core.workspaces import Workspace, WorkspaceStore, sign_in, signs_in_browser
 from traceviewer.ui.common.tasks import TaskRunner, WriteRunner
-from traceviewer.ui.workspaces.form import SECRET_PLACEHOLDERS, MessageLine, StepList, WorkspaceForm
+from traceviewer.ui.workspaces.form import (
+    SECRET_PLACEHOLDERS,
+    SIGN_IN_STATUS,
+    MessageLine,
+    StepList,
+    WorkspaceForm,
+)
 from traceviewer.ui.workspaces.keyring_fallback import save_with_session_fallback
 
 
@@ -36,6 +44,7 @@ class WorkspaceManager(QDialog):
     workspace selector and select `name` if it is not empty."""
 
     workspaces_changed = Signal(str)
+    _sign_in_url = Signal(str)
 
     def __init__(self, store: WorkspaceStore | None = None, parent: QWidget | None = None,
                  select: str | None = None):
@@ -49,6 +58,8 @@ class WorkspaceManager(QDialog):
         self._lookup = TaskRunner(self)
         self._writer = WriteRunner(self)
         self._tester = TaskRunner(self)
+        self._signer = WriteRunner(self)
+        self._sign_in_cancel: CancelToken | None = None
 
         self.list = QListWidget()
         self.list.setObjectName("workspaceList")
@@ -69,6 +80,7 @@ class WorkspaceManager(QDialog):
         left_layout.addLayout(buttons)
 
         self.form = WorkspaceForm()
+        self.form.sign_in_button.clicked.connect(self.sign_in)
         self.message = MessageLine()
         self.message.setObjectName("workspaceMessage")
         self.save_button = QPushButton("Save")
@@ -100,6 +112,7 @@ class WorkspaceManager(QDialog):
         layout.addWidget(splitter, 1)
         layout.addWidget(close)
         self.resize(860, 640)
+        self._sign_in_url.connect(self._show_sign_in_url)
         self.reload(select)
 
     # The list
@@ -147,16 +160,26 @@ class WorkspaceManager(QDialog):
         if owner is None:
             self._lookup.cancel()
             self.form.set_secret_hint(SECRET_PLACEHOLDERS[None])
+            self.form.set_sign_in_status(SIGN_IN_STATUS[None])
             return
         self.form.set_secret_hint("checking the keyring…")
+        self.form.set_sign_in_status("checking the keyring…")
+
+        def found(where: str | None) -> None:
+            self.form.set_secret_hint(
+                (SECRET_PLACEHOLDERS[where] if owner == self._original
+                 else f"copied from '{owner}' — leave empty to keep")
+                if where else SECRET_PLACEHOLDERS[None])
+            self.form.set_sign_in_status(SIGN_IN_STATUS[where if owner == self._original
+                                                        else None])
+
+        def unavailable(_exc: Exception) -> None:
+            self.form.set_secret_hint("keyring unavailable — enter it to keep it for this session")
+            self.form.set_sign_in_status("keyring unavailable — sign in to stay signed in for "
+                                         "this session")
+
         # Only where the secret is comes back to the GUI thread, never the secret itself.
-        self._lookup.start(lambda _token: keychain.stored_in(owner),
-                           lambda where: self.form.set_secret_hint(
-                               (SECRET_PLACEHOLDERS[where] if owner == self._original
-                                else f"copied from '{owner}' — leave empty to keep")
-                               if where else SECRET_PLACEHOLDERS[None]),
-                           lambda exc: self.form.set_secret_hint(
-                               "keyring unavailable — enter it to keep it for this session"))
+        self._lookup.start(lambda _token: keychain.stored_in(owner), found, unavailable)
 
     def new_workspace(self) -> None:
         """Start editing a new, empty workspace."""
@@ -174,7 +197,8 @@ class WorkspaceManager(QDialog):
         copy = next(f"{source.name}-copy{n or ''}" for n in range(len(names) + 1)
                     if f"{source.name}-copy{n or ''}" not in names)
         self.list.setCurrentRow(-1)
-        self._edit(source, original=None, secret_owner=source.name if source.needs_secret
+        # A refresh token is not copied: each sign-in keeps its own (they rotate).
+        self._edit(source, original=None, secret_owner=source.name if source.enters_secret
                    else None, name=copy)
 
     # Saving and removing
@@ -188,7 +212,7 @@ class WorkspaceManager(QDialog):
             return
         secret = self.form.typed_secret()
         original, owner = self._original, self._secret_owner
-        if ws.needs_secret and secret is None and owner is None:
+        if ws.enters_secret and secret is None and owner is None:
             what = self.form.secret_label.text().lower()
             self.message.show_error(f"Enter the {what}: it is stored in the OS keyring, never "
                                     "in a file.")
@@ -198,7 +222,7 @@ class WorkspaceManager(QDialog):
             copied = secret
             if original is not None and original != ws.name:
                 self.store.rename(original, ws.name)
-            elif copied is None and owner not in (None, ws.name) and ws.needs_secret:
+            elif copied is None and owner not in (None, ws.name) and ws.enters_secret:
                 copied = keychain.get_secret(owner)
             self.store.save(ws, copied, replace=original is not None,
                             session_only=session_only)
@@ -255,7 +279,7 @@ class WorkspaceManager(QDialog):
 
         def run(token: CancelToken) -> list[conntest.Step]:
             stored = secret
-            if stored is None and ws.needs_secret and owner is not None:
+            if stored is None and ws.enters_secret and owner is not None:
                 stored = keychain.get_secret(owner)
             return conntest.run(ws, stored, token)
 
@@ -266,7 +290,17 @@ class WorkspaceManager(QDialog):
 
     def _on_tested(self, steps: list[conntest.Step]) -> None:
         self.test_button.setEnabled(True)
-        if conntest.passed(steps):
+        user = conntest.signed_in_user(steps)
+        if conntest.passed(steps) and user:
+            ws = self.form.workspace()
+            text = (f"Connection OK: signed in as {user} with the "
+                    f"{conntest.secret_word(ws)}.")
+            if not self.form.reviewer_edit.text().strip():
+                # The signed-in user is who the feedback is from (the seed's source_id).
+                self.form.reviewer_edit.setText(user)
+                text += " Reviewer identity set to that user: save to keep it."
+            self.message.show_message(text)
+        elif conntest.passed(steps):
             self.message.show_message("Connection OK.")
         else:
             self.message.show_error("The connection test failed: see the failed steps below.")
@@ -274,3 +308,70 @@ class WorkspaceManager(QDialog):
     def _on_test_failed(self, exc: Exception) -> None:
         self.test_button.setEnabled(True)
         self.message.show_error(exc)
+
+    # Databricks browser sign-in
+    def sign_in(self) -> None:
+        """"Sign in with Databricks": save the form, then run the OAuth U2M sign-in in the
+        system browser in the background; the refresh token goes to the keyring (or, when the
+        user chooses it because no keyring works, to session memory), never to a file."""
+        try:
+            ws = self.form.workspace()
+        except ConfigError as exc:
+            self.message.show_error(exc)
+            return
+        if not signs_in_browser(ws):
+            self.message.show_error("Only a Databricks workspace with \"Sign in with Databricks "
+                                    "(OAuth U2M)\" or a browser-sign-in profile signs in here.")
+            return
+        original = self._original
+        cancel = self._sign_in_cancel = CancelToken(self._on_sign_in_url)
+        saved: list[str] = []  # the form was saved (the sign-in may still fail or be retried)
+
+        def write(session_only: bool) -> tuple[str, str | None]:
+            if not saved:
+                if original is not None and original != ws.name:
+                    self.store.rename(original, ws.name)
+                self.store.save(ws, None, replace=original is not None)
+                saved.append(ws.name)
+            user = sign_in(ws, on_url=cancel.progress, token=cancel, session_only=session_only)
+            if user and not ws.reviewer:
+                self.store.upsert(replace(ws, reviewer=user))
+            return ws.name, user
+
+        def failed(exc: Exception) -> None:
+            self._sign_in_cancel = None
+            if saved:
+                self.reload(saved[0])  # edit what was saved
+                self.workspaces_changed.emit(saved[0])
+            self.form.sign_in_button.setEnabled(True)
+            self.message.show_error(exc)
+
+        self.message.show_message("Opening the Databricks sign-in page in your browser…")
+        self.form.sign_in_button.setEnabled(False)
+        save_with_session_fallback(self, self._signer, write, self._on_signed_in, failed)
+
+    def cancel_sign_in(self) -> None:
+        """Stop waiting for the browser."""
+        if self._sign_in_cancel is not None:
+            self._sign_in_cancel.cancel()
+
+    def done(self, result: int) -> None:
+        """Closing the dialog stops a sign-in that waits for the browser."""
+        self.cancel_sign_in()
+        super().done(result)
+
+    def _on_sign_in_url(self, url: str) -> None:
+        # Called on the sign-in's thread: hand the URL to the GUI thread.
+        self._sign_in_url.emit(url)
+
+    def _show_sign_in_url(self, url: str) -> None:
+        self.message.show_message("Waiting for the sign-in in your browser. If no browser "
+                                  f"opened, visit: {url}")
+
+    def _on_signed_in(self, result: tuple[str, str | None]) -> None:
+        name, user = result
+        self._sign_in_cancel = None
+        self.reload(name)
+        self.message.show_message(f"Signed in to '{name}'" + (f" as {user}" if user else "")
+                                  + "; the sign-in is kept in the OS keyring.")
+        self.workspaces_changed.emit(name)
