@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from traceviewer.cli.common import add_server_args, client_from_args, output_to_pipe, table_line
 from traceviewer.core import fmt, search
 from traceviewer.core.client import RestClient
+from traceviewer.core.databricks_auth import current_user
 from traceviewer.core.errors import NotFound, UsageError
 from traceviewer.core.model import Assessment
 from traceviewer.core.outbox import Outbox, Target
 from traceviewer.core.review import assessment_body, format_value, parse_value
 from traceviewer.core.terminal import printable
-from traceviewer.core.workspaces import WorkspaceStore
+from traceviewer.core.workspaces import Workspace, WorkspaceStore, guess_kind
 
 # (header, width) of `feedback list`; the last column takes the rest of the line.
 # `feedback add` exit status when the label was only queued, so scripts can tell it from sent.
@@ -55,7 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="true/false are booleans, numbers are numbers, anything else text")
     add.add_argument("--rationale", metavar="R", help="why (a comment)")
     add.add_argument("--source-id", metavar="ID",
-                     help="the reviewer (default: the workspace's reviewer identity)")
+                     help="the reviewer (default: the workspace's reviewer identity; on "
+                          "Databricks the signed-in user)")
     add.set_defaults(func=_add)
 
     listing = sub.add_parser("list", help="show a trace's assessments")
@@ -87,16 +90,40 @@ def _resolve_trace(client: RestClient, args: argparse.Namespace) -> str:
     return found[0].trace_id
 
 
+_WHO = ("Who is labelling? Pass --source-id ID, or set the workspace's reviewer "
+        "(`traceviewer workspace add NAME ... --reviewer ID --replace`).")
+
+
+def _databricks(args: argparse.Namespace, workspace: Workspace | None) -> bool:
+    """Whether the command talks to a Databricks workspace (whose signed-in user it can ask)."""
+    if workspace is not None:
+        return workspace.kind == "databricks"
+    if args.host:
+        return (args.kind or guess_kind(args.host)) == "databricks"
+    return os.environ.get("MLFLOW_TRACKING_URI", "").startswith("databricks")
+
+
+def _source_id(args: argparse.Namespace, workspace: Workspace | None,
+               client: RestClient) -> str:
+    """Who is labelling: --source-id, else the workspace's reviewer, else on Databricks the
+    signed-in user (the seed's source_id)."""
+    source_id = args.source_id or (workspace.reviewer if workspace else None)
+    if not source_id and client.databricks:
+        source_id = current_user(client)
+    if not source_id:
+        raise UsageError(_WHO)
+    return source_id
+
+
 def _add(args: argparse.Namespace) -> int:
     workspace = WorkspaceStore().get(args.workspace) if getattr(args, "workspace", None) else None
-    source_id = args.source_id or (workspace.reviewer if workspace else None)
-    if not source_id:
-        raise UsageError("Who is labelling? Pass --source-id ID, or set the workspace's reviewer "
-                         "(`traceviewer workspace add NAME ... --reviewer ID --replace`).")
-    body = assessment_body(args.name, parse_value(args.value), source_id,
-                           rationale=args.rationale)
+    if not (args.source_id or (workspace and workspace.reviewer) or _databricks(args, workspace)):
+        raise UsageError(_WHO)  # said before anything is sent
     outbox = Outbox()
     with client_from_args(args) as client:
+        source_id = _source_id(args, workspace, client)
+        body = assessment_body(args.name, parse_value(args.value), source_id,
+                               rationale=args.rationale)
         trace_id = _resolve_trace(client, args)
         target = Target(workspace.name if workspace else "", client.host)
         item = outbox.add_create(target, trace_id, body)

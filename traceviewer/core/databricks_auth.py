@@ -40,6 +40,7 @@ from traceviewer.core.errors import (
     ConnectionFailed,
     KeyringUnavailable,
     Timeout,
+    TraceViewerError,
 )
 from traceviewer.core.redact import redact, register_secret
 
@@ -610,6 +611,23 @@ def env_auth(host: str | None = None, env: Mapping[str, str] | None = None,
         profile = uri.partition("://")[2].split(":")[0] or None
     resolved = resolve(host=host, profile=profile)
     return resolved.host, DatabricksAuth(source_for(resolved, verify), resolved.host)
+
+
+def configured_for(host: str, env: Mapping[str, str] | None = None) -> bool:
+    """Whether the environment's Databricks configuration (DATABRICKS_HOST, or the profile of
+    MLFLOW_TRACKING_URI=databricks[://PROFILE] or DATABRICKS_CONFIG_PROFILE) is for `host`."""
+    env = os.environ if env is None else env
+    wanted = host.rstrip("/")
+    named = (env.get("DATABRICKS_HOST") or "").strip().rstrip("/")
+    if named and (named if "://" in named else f"https://{named}") == wanted:
+        return True
+    if not (env.get("MLFLOW_TRACKING_URI", "").startswith("databricks")
+            or env.get("DATABRICKS_CONFIG_PROFILE")):
+        return False
+    try:
+        return env_auth(env=env)[0] == wanted
+    except TraceViewerError:
+        return False
 
 
 def current_user(client: RestClient, token: CancelToken | None = None) -> str | None:

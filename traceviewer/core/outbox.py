@@ -470,13 +470,19 @@ def _trace_gone(trace_id: str) -> NotFound:
 
 def open_target_client(target: Target) -> RestClient:
     """A client for `target`: its workspace's settings and keyring secret, or for a bare host
-    the credentials in the environment, as the MLflow SDK reads them."""
+    the credentials in the environment, as the MLflow SDK reads them (for a Databricks host
+    through databricks-sdk: DATABRICKS_TOKEN, client credentials or a profile)."""
+    from traceviewer.core import databricks_auth
     from traceviewer.core.auth import Auth
     from traceviewer.core.client import RestClient
     from traceviewer.core.workspaces import WorkspaceStore, guess_kind, open_client
 
     if not target.workspace:
-        return RestClient(target.host, Auth.from_env(target.host), kind=guess_kind(target.host))
+        if (guess_kind(target.host) == "databricks"
+                or databricks_auth.configured_for(target.host)):
+            host, auth = databricks_auth.env_auth(target.host)
+            return RestClient(host, auth, kind="databricks")
+        return RestClient(target.host, Auth.from_env(target.host), kind="mlflow")
     workspace = WorkspaceStore().get(target.workspace)
     if workspace.host.rstrip("/") != target.host.rstrip("/"):
         raise ConfigError(f"Workspace {target.workspace!r} now points at {workspace.host}, but "
