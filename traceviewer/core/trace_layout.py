@@ -8,6 +8,7 @@ node when the trace has orphans (spans whose parent is not in the trace)."""
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 
@@ -42,6 +43,36 @@ def span_tokens(span: Span) -> int | None:
     if total is None:
         total = (usage.get("input_tokens") or 0) + (usage.get("output_tokens") or 0)
     return int(total)
+
+
+# Units of the timeline's ticks, in milliseconds (its axis unit), smallest first.
+TIME_UNITS: tuple[tuple[float, str], ...] = (
+    (1e-3, "µs"), (1.0, "ms"), (1e3, "s"), (6e4, "min"), (3.6e6, "h"))
+
+
+def tick_step(span_ms: float, ticks: float) -> tuple[float, float, str]:
+    """A round step for about `ticks` ticks over `span_ms`: 1, 2 or 5 × 10ⁿ of the largest time
+    unit not longer than the raw step. Returns (step in ms, unit in ms, unit name)."""
+    raw = max(span_ms / max(ticks, 1.0), 1e-9)
+    unit, name = next(((u, n) for u, n in reversed(TIME_UNITS) if u <= raw), TIME_UNITS[0])
+    x = raw / unit
+    mag = 10.0 ** math.floor(math.log10(x))
+    step = next(m * mag for m in (1.0, 2.0, 5.0, 10.0) if m * mag >= x * (1 - 1e-9))
+    return step * unit, unit, name
+
+
+def tick_label(value_ms: float, step_ms: float) -> str:
+    """A tick's label: in the largest unit that shows the value with at most one decimal and
+    is not longer than the value ('500 ms', '1.5 s', '20 min', '1 h'), else in the step's."""
+    if abs(value_ms) < step_ms * 1e-6:
+        return "0"
+    for unit, name in reversed(TIME_UNITS):
+        amount = value_ms / unit
+        if unit <= abs(value_ms) * (1 + 1e-9) and abs(amount * 10 - round(amount * 10)) < 1e-6:
+            return f"{round(amount, 1):g} {name}"
+    unit, name = next(((u, n) for u, n in reversed(TIME_UNITS) if u <= step_ms * (1 + 1e-9)),
+                      TIME_UNITS[0])
+    return f"{round(value_ms / unit, 6):g} {name}"
 
 
 class TreeLayout:
