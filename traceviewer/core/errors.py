@@ -69,6 +69,11 @@ class ResponseTooLarge(TraceViewerError):
     """An answer larger than the call may hold (an endless or runaway response)."""
 
 
+class OutboxUnavailable(TraceViewerError):
+    """The local outbox database cannot be used now: locked by another program for too long,
+    disk full, read-only or damaged. Whatever was being written was not recorded."""
+
+
 class CorruptTrace(TraceViewerError):
     """Trace JSON that cannot be read (truncated, not JSON, wrong shape)."""
 

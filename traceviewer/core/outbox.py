@@ -12,13 +12,22 @@ Items are keyed by target (workspace name + host; workspace "" for a bare `--hos
 can send everything pending for every workspace and host. Each send claims its item with a
 lease, so a GUI and a CLI flushing at the same time never send the same item twice; the lease
 names the sending process, so the lease of a killed process does not hold its item back.
+
+Local faults are clear `OutboxUnavailable` errors, never a traceback, and never a write reported
+as recorded: a damaged database (garbage, truncated) is moved aside to
+`outbox.sqlite3.corrupt-<time>` (kept, named in `Outbox.set_aside` and the log) and a new one is
+started; a database locked by another program is waited for `busy_timeout_s`; a full disk or a
+read-only data folder says so. Each change is one SQLite transaction, so nothing is
+half-written.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
+import shutil
 import sqlite3
 import time
 import uuid
@@ -33,6 +42,7 @@ from traceviewer.core.errors import (
     ConfigError,
     ConnectionFailed,
     NotFound,
+    OutboxUnavailable,
     ServerError,
     Timeout,
     TraceViewerError,
@@ -44,7 +54,14 @@ if TYPE_CHECKING:
     from traceviewer.core.client import RestClient
     from traceviewer.core.model import Assessment
 
+log = logging.getLogger(__name__)
+
 SUBMISSION_KEY = "traceviewer.submission_id"
+# How long a write waits for another program's lock on the database before saying so.
+BUSY_TIMEOUT_S = 30.0
+# SQLite's primary result codes (the low byte of an extended code).
+_BUSY, _LOCKED, _PERM, _READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = (
+    5, 6, 3, 8, 10, 11, 13, 14, 26)
 # Longer than the client's request timeout, so a live sender never loses its lease mid-request.
 LEASE_SECONDS = 180.0
 MAX_BACKOFF_SECONDS = 300.0
@@ -131,6 +148,26 @@ class SendReport:
     last_error: str | None = None
 
 
+class _Damaged(Exception):
+    """The outbox file is not a sound SQLite database (garbage, truncated)."""
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename a damaged database (and its -wal and -shm files) to a free
+    `<name>.corrupt-<UTC time>[-n]` next to it; returns the new name of the database."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    aside, n = path.with_name(f"{path.name}.corrupt-{stamp}"), 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            os.rename(side, aside.with_name(aside.name + suffix))
+    os.rename(path, aside)
+    return aside
+
+
 def is_transient(exc: Exception) -> bool:
     """True when retrying later may succeed (network, timeouts, 408/429/5xx)."""
     if isinstance(exc, ConnectionFailed | Timeout):
@@ -159,23 +196,60 @@ class Outbox:
     """The outbox database. Cheap to construct; safe to use from several threads and processes
     (each call opens its own connection; writes take SQLite's write lock)."""
 
-    def __init__(self, path: Path | None = None):
-        self.path = Path(path) if path else paths.data_dir() / "outbox.sqlite3"
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
-            db.execute("DELETE FROM items WHERE state IN ('sent', 'discarded') AND finished < ?",
-                       (time.time() - KEEP_SENT_SECONDS,))
-        self.path.chmod(0o600)
+    def __init__(self, path: Path | None = None, busy_timeout_s: float | None = None):
+        try:
+            self.path = Path(path) if path else paths.data_dir() / "outbox.sqlite3"
+        except OSError as exc:
+            raise OutboxUnavailable(
+                f"The data folder for the outbox cannot be made ({exc.strerror or exc}): it "
+                "must be writable by you (check its permissions, or whether the disk is "
+                "mounted read-only).") from None
+        self.busy_timeout_s = BUSY_TIMEOUT_S if busy_timeout_s is None else busy_timeout_s
+        # The message about a damaged database this outbox set aside, if it did.
+        self.set_aside: str | None = None
+        try:
+            self._open()
+        except _Damaged as damage:
+            try:
+                aside = _move_aside(self.path)
+            except OSError as exc:
+                raise self._unwritable(exc.strerror or str(exc)) from None
+            self.set_aside = (f"The outbox {self.path} was damaged ({damage}). It was moved "
+                              f"aside to {aside} (kept, with any changes it held) and a new "
+                              "outbox was started.")
+            log.warning("%s", self.set_aside)
+            self._open()
+
+    def _open(self) -> None:
+        """Create or check the database; _Damaged when it is not a readable outbox."""
+        try:
+            with self._connect(checking=True) as db:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(_SCHEMA)
+                problems = [r[0] for r in db.execute("PRAGMA quick_check")]
+                if problems != ["ok"]:
+                    raise _Damaged(f"SQLite's check found: {'; '.join(problems[:3])}")
+                db.execute("DELETE FROM items WHERE state IN ('sent', 'discarded') AND "
+                           "finished < ?", (time.time() - KEEP_SENT_SECONDS,))
+            self.path.chmod(0o600)
+        except OSError as exc:
+            raise self._unwritable(exc.strerror or str(exc)) from None
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+    def _connect(self, checking: bool = False) -> Iterator[sqlite3.Connection]:
+        """A connection; every SQLite failure in the block leaves as OutboxUnavailable (or, for
+        `checking` at open, _Damaged when the file is not a sound database)."""
+        try:
+            db = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise self._unavailable(exc, checking) from None
         try:
             db.row_factory = sqlite3.Row
             # FULL: each commit is fsync'd, so a queued label survives a crash or power loss.
             db.execute("PRAGMA synchronous=FULL")
             yield db
+        except sqlite3.Error as exc:
+            raise self._unavailable(exc, checking) from None
         finally:
             db.close()
 
@@ -186,9 +260,49 @@ class Outbox:
             try:
                 yield db
             except BaseException:
-                db.execute("ROLLBACK")
+                with suppress(sqlite3.Error):  # a failed COMMIT may have ended it already
+                    db.execute("ROLLBACK")
                 raise
-            db.execute("COMMIT")
+            try:
+                db.execute("COMMIT")
+            except sqlite3.Error:
+                with suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")  # nothing half-written
+                raise
+
+    def _unavailable(self, exc: sqlite3.Error, checking: bool = False) -> Exception:
+        code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+        if code in (_CORRUPT, _NOTADB) or (code == 0 and "malformed" in str(exc)):
+            if checking:
+                return _Damaged(str(exc))
+            return OutboxUnavailable(
+                f"The outbox {self.path} is damaged ({exc}): restart Trace Viewer, which moves "
+                "it aside (keeping it) and starts a new one.")
+        if code in (_BUSY, _LOCKED):
+            return OutboxUnavailable(
+                f"The outbox {self.path} is locked by another program (waited "
+                f"{self.busy_timeout_s:g} s): close other Trace Viewer windows or commands that "
+                "may hang on it, then try again.")
+        if code == _FULL or (code == _IOERR and self._disk_full()):
+            return OutboxUnavailable(f"The disk holding the outbox {self.path} is full: free "
+                                     "some space, then try again.")
+        if code in (_READONLY, _CANTOPEN, _PERM):
+            return self._unwritable(str(exc))
+        return OutboxUnavailable(f"The outbox {self.path} could not be read or written "
+                                 f"({exc}): check the disk, then try again.")
+
+    def _disk_full(self) -> bool:
+        # SQLite reports a WAL write that met ENOSPC as a plain I/O error: ask the disk.
+        try:
+            return shutil.disk_usage(self.path.parent).free < 1024 * 1024
+        except OSError:
+            return False
+
+    def _unwritable(self, reason: str) -> OutboxUnavailable:
+        return OutboxUnavailable(
+            f"The outbox {self.path} cannot be written ({reason}): the folder "
+            f"{self.path.parent} must be writable by you (check its permissions, or whether the "
+            "disk is mounted read-only).")
 
     # -- queueing ---------------------------------------------------------------------------
 
@@ -196,13 +310,18 @@ class Outbox:
                 assessment_id: str | None = None, depends_on: str | None = None,
                 submission_id: str | None = None) -> Item:
         submission_id = submission_id or uuid.uuid4().hex
-        with self._write() as db:
-            cur = db.execute(
-                "INSERT INTO items (submission_id, workspace, host, op, trace_id, assessment_id,"
-                " depends_on, payload, state, created) VALUES (?,?,?,?,?,?,?,?,'pending',?)",
-                (submission_id, target.workspace, target.host, op, trace_id, assessment_id,
-                 depends_on, json.dumps(dict(payload)), time.time()))
-            return self._item(db, cur.lastrowid)
+        try:
+            with self._write() as db:
+                cur = db.execute(
+                    "INSERT INTO items (submission_id, workspace, host, op, trace_id,"
+                    " assessment_id, depends_on, payload, state, created)"
+                    " VALUES (?,?,?,?,?,?,?,?,'pending',?)",
+                    (submission_id, target.workspace, target.host, op, trace_id, assessment_id,
+                     depends_on, json.dumps(dict(payload)), time.time()))
+                return self._item(db, cur.lastrowid)
+        except OutboxUnavailable as exc:
+            raise OutboxUnavailable(f"The assessment change ({op} on trace {trace_id}) was NOT "
+                                    f"recorded, so it will not be sent: {exc}") from None
 
     def add_create(self, target: Target, trace_id: str, body: Mapping[str, Any]) -> Item:
         """Queue a new assessment (`body` as the REST `assessment` object); its metadata gets
@@ -391,7 +510,15 @@ class Outbox:
                 self._finish(item, "parked", error=last_error)
                 parked += 1
             else:
-                self._finish(item, "sent", assessment_id=assessment_id)
+                try:
+                    self._finish(item, "sent", assessment_id=assessment_id)
+                except OutboxUnavailable as exc:
+                    # The server has it; the next send finds its submission id and does not
+                    # write it twice.
+                    raise OutboxUnavailable(
+                        f"The server saved the assessment change on trace {item.trace_id}, but "
+                        f"the outbox could not note that (it will not be sent twice): {exc}"
+                    ) from None
                 sent += 1
             if token is not None:
                 token.progress((sent, parked, failed))
