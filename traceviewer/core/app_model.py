@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
-from traceviewer.core import filters, search
+from traceviewer.core import filter_groups, search
 from traceviewer.core.client import RestClient
 from traceviewer.core.errors import BadFilter
 from traceviewer.core.filters import Clause
@@ -43,17 +43,24 @@ class Query:
     """What the trace views of an experiment show: a filter (AND groups joined by OR) and an
     order."""
 
-    clauses: tuple[Clause, ...] = ()
+    clauses: tuple[Clause, ...] = ()  # the first (usually the only) group
     order_by: tuple[str, ...] = search.DEFAULT_ORDER
+    or_groups: tuple[tuple[Clause, ...], ...] = ()  # the groups OR-ed with `clauses`
+
+    @property
+    def groups(self) -> list[list[Clause]]:
+        """Every group of the filter ([] for all traces)."""
+        first = [list(self.clauses)] if self.clauses or self.or_groups else []
+        return first + [list(g) for g in self.or_groups]
 
     @property
     def text(self) -> str:
         """The filter as a filter string ('' for all traces)."""
-        return filters.build(list(self.clauses))
+        return filter_groups.build(self.groups)
 
     def filter_strings(self) -> list[str]:
         """The AND-only server filters whose union is the filter."""
-        return filters.alternatives(list(self.clauses))
+        return filter_groups.server_filters(self.groups)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,16 +111,16 @@ class AppModel:
         self.workspace = workspace
         if workspace is not None:
             self.memory.set_current(workspace.name)
-        self.query = Query(clauses=tuple(self._remembered_clauses()))
+        self.query = _with_groups(Query(), self._remembered_groups())
         self.workspace_changed.emit(self)
         self.set_client(None)
 
-    def _remembered_clauses(self) -> list[Clause]:
+    def _remembered_groups(self) -> list[list[Clause]]:
         if self.workspace is None:
             return []
         text = self.memory.get(self.workspace.name).last_filter
         try:
-            return filters.parse(text) if text else []
+            return filter_groups.parse(text) if text else []
         except BadFilter:
             return []  # a remembered filter the parser no longer accepts: start clean
 
@@ -144,11 +151,11 @@ class AppModel:
     def set_experiment(self, experiment: Experiment | None, filter_text: str | None = None) -> None:
         """Show `experiment` (remembered as the workspace's last), with `filter_text` as the
         query's filter if given (BadFilter, nothing changed, if it does not parse)."""
-        clauses = filters.parse(filter_text) if filter_text is not None else None
+        groups = filter_groups.parse(filter_text) if filter_text is not None else None
         self.experiment = experiment
-        if clauses is not None:
-            self._remember(clauses)
-            self.query = replace(self.query, clauses=tuple(clauses))
+        if groups is not None:
+            self._remember(groups)
+            self.query = _with_groups(self.query, groups)
         if experiment is not None and self.workspace is not None:
             name = self.workspace.name
             self.memory.put(name, replace(self.memory.get(name),
@@ -157,8 +164,12 @@ class AppModel:
 
     def set_clauses(self, clauses: list[Clause]) -> None:
         """Apply a filter: remembered as the workspace's last and among its recent filters."""
-        self._remember(clauses)
-        self.query = replace(self.query, clauses=tuple(clauses))
+        self.set_groups([clauses] if clauses else [])
+
+    def set_groups(self, groups: list[list[Clause]]) -> None:
+        """Apply a filter of groups OR-ed (remembered as `set_clauses` does)."""
+        self._remember(groups)
+        self.query = _with_groups(self.query, groups)
         self.query_changed.emit(self)
 
     def set_order(self, order_by: tuple[str, ...]) -> None:
@@ -170,9 +181,17 @@ class AppModel:
         """Read the same query again (F5)."""
         self.query_changed.emit(self)
 
-    def _remember(self, clauses: list[Clause]) -> None:
+    def _remember(self, groups: list[list[Clause]]) -> None:
         if self.workspace is None:
             return
-        name, text = self.workspace.name, filters.build(clauses)
+        name, text = self.workspace.name, filter_groups.build(groups)
         SavedFilters(name).remember(text)
         self.memory.put(name, replace(self.memory.get(name), last_filter=text or None))
+
+
+def _with_groups(query: Query, groups: list[list[Clause]]) -> Query:
+    """`query` with the filter `groups` (an empty group, which matches everything, clears it)."""
+    if not groups or any(not g for g in groups):
+        return replace(query, clauses=(), or_groups=())
+    return replace(query, clauses=tuple(groups[0]),
+                   or_groups=tuple(tuple(g) for g in groups[1:]))

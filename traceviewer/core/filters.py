@@ -165,7 +165,7 @@ def quote_key(key: str) -> str:
     backticks (dots would otherwise split it)."""
     if not key:
         raise BadFilter("A tag, metadata or assessment key cannot be empty.")
-    if _PLAIN_KEY.match(key):
+    if _PLAIN_KEY.match(key) and key.upper() not in _KEYWORDS:  # tags.IN would not parse
         return key
     if "`" in key:
         raise BadFilter(f"The key {key!r} contains a backtick, which filter strings cannot "

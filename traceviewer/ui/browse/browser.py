@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from traceviewer.core import filters, search
+from traceviewer.core import filter_groups, search
 from traceviewer.core.app_model import AppModel
 from traceviewer.core.client import RestClient
 from traceviewer.core.errors import BadFilter
@@ -35,6 +35,7 @@ from traceviewer.core.filters import Clause
 from traceviewer.core.model import Experiment, TraceInfo
 from traceviewer.core.paging import StreamCursor
 from traceviewer.core.saved_filters import SavedFilters
+from traceviewer.core.suggestions import ValueCounts, sample
 from traceviewer.ui.browse.filter_builder import FilterBuilder
 from traceviewer.ui.browse.trace_table import COLUMN_NAMES, TRACE_COLUMNS, TraceTable, trace_model
 from traceviewer.ui.common.banner import ErrorBanner
@@ -91,6 +92,8 @@ class TraceBrowser(QWidget):
         self._local_sort: str | None = None
         self._restoring = False
         self._poll = TaskRunner(self)
+        self._sample = TaskRunner(self)  # values for the builder's suggestions
+        self._sampled = False
 
         self.builder = FilterBuilder()
         self.builder.applied.connect(self.apply)
@@ -172,6 +175,9 @@ class TraceBrowser(QWidget):
         self._update_status()
         self.app_model.workspace_changed.connect(self._on_workspace)
         self.app_model.source_changed.connect(self._on_query)
+        self.app_model.source_changed.connect(self._new_values)
+        self.builder.suggestions_wanted.connect(self._sample_values)
+        self.model.page_loaded.connect(self._count_loaded)
         self.app_model.query_changed.connect(self._on_query)
 
     # The app model's state, as the browser shows it.
@@ -222,8 +228,31 @@ class TraceBrowser(QWidget):
             self._restore_columns(state.columns if state else None)
 
     def _on_query(self, _model: AppModel) -> None:
-        self.builder.set_clauses(self.clauses)
+        self.builder.set_groups(self.app_model.query.groups)
         self._reload_table()
+
+    def _new_values(self, _model: AppModel) -> None:
+        """Suggestions start over for another experiment: the pages the table loads, and a
+        sample once a key or value box is used."""
+        self._sample.cancel()
+        self._sampled = False
+        self.builder.set_counts(ValueCounts())
+
+    def _sample_values(self) -> None:
+        client, experiment, counts = self.client, self.experiment, self.builder.counts
+        if self._sampled or client is None or experiment is None or counts is None:
+            return
+        self._sampled = True
+        ids = [experiment.experiment_id]
+        # Suggestions are a help, not data: a failed sample leaves those of the loaded pages.
+        self._sample.start(lambda token: sample(client, ids, counts, token),
+                           lambda _counts: self.builder.set_counts(counts), lambda _exc: None)
+
+    def _count_loaded(self, _n: int) -> None:
+        counts = self.builder.counts
+        if counts is not None:
+            counts.add(self.model.rows)
+            self.builder.set_counts(counts)
 
     def set_filter_text(self, text: str) -> None:
         """Apply a filter string as if typed (an error is shown at the filter, with its
@@ -231,12 +260,13 @@ class TraceBrowser(QWidget):
         self.builder.text.setText(text)
         self.builder.apply_text()
 
-    def apply(self, clauses: list[Clause]) -> None:
-        self.app_model.set_clauses(list(clauses))
+    def apply(self, groups: list[list[Clause]]) -> None:
+        """Apply the builder's groups (ORed; one group for an AND-only filter)."""
+        self.app_model.set_groups([list(g) for g in groups])
 
     def filter_strings(self) -> list[str]:
         """The AND-only server filters whose union is the current filter."""
-        return filters.alternatives(self.clauses)
+        return self.app_model.query.filter_strings()
 
     def reload(self) -> None:
         """Start over: first page of the current filter and order (F5)."""
@@ -315,10 +345,12 @@ class TraceBrowser(QWidget):
         menu.exec(self.table.viewport().mapToGlobal(pos))
 
     def add_clause(self, clause: Clause) -> None:
-        """AND `clause` to the filter (replacing a clause on the same field) and apply."""
-        kept = [c for c in self.builder.clauses() if c.field != clause.field]
+        """AND `clause` to the filter (to every OR group, replacing a clause on the same
+        field) and apply."""
+        groups = self.builder.group_clauses() or [[]]
         try:
-            self.set_filter_text(filters.build([*kept, clause]))
+            self.set_filter_text(filter_groups.build(
+                [[c for c in g if c.field != clause.field] + [clause] for g in groups]))
         except BadFilter as exc:  # e.g. a tag value no filter string can hold
             self.builder.show_error(exc)
 
@@ -340,7 +372,7 @@ class TraceBrowser(QWidget):
         delete.setEnabled(bool(store.saved()))
 
     def _save_current(self) -> None:
-        text = filters.build(self.clauses)
+        text = self.app_model.query.text
         name, ok = QInputDialog.getText(self, "Save filter", f"Name for:\n{text or '(all)'}")
         if ok and name.strip() and self.workspace:
             SavedFilters(self.workspace).save(name.strip(), text)
@@ -366,11 +398,11 @@ class TraceBrowser(QWidget):
         client, experiment = self.client, self.experiment
         if client is None or experiment is None or self._poll.busy:
             return
-        newer = list(self.clauses)
+        newer = self.app_model.query.groups or [[]]
         if self.model.rows:
             newest = max(t.request_time_ms for t in self.model.rows)
-            newer.append(Clause("timestamp_ms", ">", newest))
-        alts, ids = filters.alternatives(newer), [experiment.experiment_id]
+            newer = [[*g, Clause("timestamp_ms", ">", newest)] for g in newer]
+        alts, ids = filter_groups.server_filters(newer), [experiment.experiment_id]
         self._poll.start(
             lambda token: len(search.search_all(client, ids, alts, token=token,
                                                 limit=NEW_TRACES_CAP)),

@@ -1,15 +1,19 @@
-"""The filter builder: rows of field / operator / value, ANDed, beside the exact filter string.
+"""The filter builder: groups of rows (field / operator / value), ANDed within a group, the
+groups ORed, beside the exact filter string.
 
-Rows write the string through `core.filters.build`; a hand-edited string is parsed back into
-rows with `core.filters.parse`. Invalid input is flagged here with its position before anything
-reaches the server."""
+Groups write the string through `core.filter_groups.build`; a hand-edited string is parsed back
+into groups with `core.filter_groups.parse`. Invalid input is flagged here with its position
+before anything reaches the server, and so is a filter needing more server queries than
+`filter_groups.MAX_QUERIES` (the builder says what a filter with OR costs). Value and key boxes
+suggest what the experiment holds (`ui.browse.suggestions`); Enter in any field applies."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFontDatabase, QKeySequence, QShortcut
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QFontDatabase, QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -19,12 +23,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from traceviewer.core import filters
+from traceviewer.core import filter_groups, filters
 from traceviewer.core.errors import BadFilter
 from traceviewer.core.filters import FIELDS, Clause, ValueKind
+from traceviewer.core.stats import TIME_PRESETS  # shared with the Overview's range presets
+from traceviewer.core.suggestions import ValueCounts
+from traceviewer.ui.browse.suggestions import SUGGESTED_FIELDS, Suggestions
 from traceviewer.ui.common import palette
-
-TIME_PRESETS = ("1h", "24h", "7d", "30d")
 
 
 def value_text(value: filters.Value) -> str:
@@ -59,8 +64,10 @@ class FilterRow(QWidget):
 
     changed = Signal()
     remove_requested = Signal(object)
+    apply_requested = Signal()  # Enter in any of the row's fields
 
-    def __init__(self, clause: Clause | None = None, parent=None):
+    def __init__(self, clause: Clause | None = None, parent: QWidget | None = None,
+                 counts: ValueCounts | None = None) -> None:
         super().__init__(parent)
         self.field_box = QComboBox()
         for spec in FIELDS:
@@ -77,6 +84,7 @@ class FilterRow(QWidget):
         self.value_box.setEditable(True)
         self.value_box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.value_box.setMinimumWidth(180)
+        self.suggestions = Suggestions(self, counts)
         remove = QToolButton()
         remove.setText("✕")
         remove.setToolTip("Remove this condition")
@@ -90,14 +98,42 @@ class FilterRow(QWidget):
         self.field_box.currentIndexChanged.connect(self._field_changed)
         self.op_box.currentIndexChanged.connect(self._op_changed)
         self.key_edit.textChanged.connect(self.changed)
+        self.key_edit.textChanged.connect(lambda _t: self._suggest())
         self.value_box.currentTextChanged.connect(self.changed)
+        value_edit = self.value_box.lineEdit()
+        assert value_edit is not None  # the box is editable
+        self.key_edit.returnPressed.connect(self.apply_requested)
+        value_edit.returnPressed.connect(self.apply_requested)
+        self.suggestions.attach(self.key_edit, value_edit)
+        for box in (self.field_box, self.op_box):
+            box.installEventFilter(self)
         self._exact: tuple[Clause, tuple[str, str, str, str]] | None = None
         self._field_changed()
         if clause is not None:
             self.set_clause(clause)
 
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Enter on the field or operator box applies, as in the text boxes."""
+        if (event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent)
+                and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)):
+            self.apply_requested.emit()
+            return True
+        return super().eventFilter(watched, event)
+
     def _spec(self) -> filters.FieldSpec:
         return FIELDS[self.field_box.currentIndex()]
+
+    def _suggest(self) -> None:
+        """Point the key and value suggestions at the row's field (and key)."""
+        spec = self._spec()
+        key = self.key_edit.text().strip()
+        field = (f"{spec.name}.{key}" if key else "") if spec.keyed else spec.name
+        kind = spec.value_kind(self.op_box.currentText())
+        suggested = spec.name in SUGGESTED_FIELDS and kind in (ValueKind.TEXT, ValueKind.LIST,
+                                                               ValueKind.ASSESSMENT)
+        self.suggestions.point_at(spec.name if spec.keyed else None,
+                                  field if suggested else None,
+                                  list_values=kind is ValueKind.LIST)
 
     def _field_changed(self) -> None:
         spec = self._spec()
@@ -105,7 +141,7 @@ class FilterRow(QWidget):
         self.key_edit.setPlaceholderText(f"{spec.label.lower()} name")
         self.op_box.blockSignals(True)
         self.op_box.clear()
-        self.op_box.addItems(spec.ops)
+        self.op_box.addItems(filter_groups.ops(spec))
         self.op_box.blockSignals(False)
         self._op_changed()
 
@@ -128,6 +164,7 @@ class FilterRow(QWidget):
         assert line_edit is not None  # the box is editable
         line_edit.setPlaceholderText(placeholder)
         self.value_box.setToolTip(spec.help or spec.label)
+        self._suggest()
         self.changed.emit()
 
     def set_clause(self, clause: Clause) -> None:
@@ -164,23 +201,65 @@ class FilterRow(QWidget):
                                                  self.value_box.currentText()))
 
 
-class FilterBuilder(QWidget):
-    """Rows plus the editable, copyable filter string; emits `applied(list[Clause])`."""
+class FilterGroup(QFrame):
+    """One group of the builder: rows that must all hold."""
 
-    applied = Signal(list)
+    remove_requested = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.setObjectName("filterGroup")
+        palette.set_style(self, "#filterGroup { border: 1px solid $BORDER; border-radius: 4px; }")
         self.rows: list[FilterRow] = []
+        self.title = QLabel("All of:")
+        palette.set_style(self.title, "color: $SECONDARY_TEXT;")
+        self.add_button = QToolButton()
+        self.add_button.setText("+ AND")
+        self.add_button.setToolTip("Add a condition to this group (all must hold)")
+        remove = QToolButton()
+        remove.setText("✕ Group")
+        remove.setToolTip("Remove this group and its conditions")
+        remove.clicked.connect(lambda: self.remove_requested.emit(self))
+        self.remove_button = remove
+        head = QHBoxLayout()
+        head.setContentsMargins(0, 0, 0, 0)
+        head.addWidget(self.title)
+        head.addStretch(1)
+        head.addWidget(self.add_button)
+        head.addWidget(remove)
         self.rows_box = QVBoxLayout()
         self.rows_box.setSpacing(4)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 4, 6, 6)
+        layout.setSpacing(4)
+        layout.addLayout(head)
+        layout.addLayout(self.rows_box)
+
+
+class FilterBuilder(QWidget):
+    """Groups of rows plus the editable, copyable filter string; emits `applied(groups)`, a
+    list of lists of clauses (the groups ORed; [] for every trace)."""
+
+    applied = Signal(list)
+    suggestions_wanted = Signal()  # a key or value box took the focus
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.groups: list[FilterGroup] = []
+        self.counts: ValueCounts | None = None
+        self.groups_box = QVBoxLayout()
+        self.groups_box.setSpacing(2)
         add = QPushButton("+ Condition")
-        add.setToolTip("Add a condition (all conditions must hold)")
+        add.setToolTip("Add a condition to the last group (all conditions of a group must hold)")
         add.clicked.connect(lambda: self.add_row())
+        add_group = QPushButton("+ OR group")
+        add_group.setToolTip("Add a group of conditions as an alternative: a trace matching "
+                             "any group is shown (each alternative is a server query)")
+        add_group.clicked.connect(lambda: self.add_row(group=self.add_group()))
         self.text = QLineEdit()
         self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.text.setPlaceholderText("MLflow filter string, e.g. tags.`mlflow.trace.user` = 'u1'"
-                                     " — editable; Enter applies")
+                                     " OR status = 'ERROR' — editable; Enter applies")
         self.text.setClearButtonEnabled(True)
         self.text.returnPressed.connect(self.apply_text)
         self.text.textEdited.connect(lambda _t: self.show_error(None))
@@ -192,10 +271,17 @@ class FilterBuilder(QWidget):
         clear.setToolTip("Remove every condition")
 
         def clear_all() -> None:
-            self.set_clauses([])
+            self.set_groups([])
             self.apply()
 
         clear.clicked.connect(clear_all)
+        self.cost = QLabel()
+        self.cost.setTextFormat(Qt.TextFormat.PlainText)
+        palette.set_style(self.cost, "color: $MUTED_TEXT;")
+        self.cost.setToolTip("MLflow filters have no OR: each alternative (and a session or "
+                             "user, which live in tags or metadata) is a query of its own; the "
+                             "results are merged in order, each trace once")
+        self.cost.hide()
         self.error = QLabel()
         self.error.setTextFormat(Qt.TextFormat.PlainText)
         palette.set_style(self.error, "color: $ERROR_TEXT;")
@@ -204,67 +290,148 @@ class FilterBuilder(QWidget):
         line = QHBoxLayout()
         line.addWidget(QLabel("Filter:"))
         line.addWidget(self.text, 1)
-        for w in (add, apply, clear):
+        for w in (add, add_group, apply, clear):
             line.addWidget(w)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(line)
-        layout.addLayout(self.rows_box)
+        layout.addLayout(self.groups_box)
+        layout.addWidget(self.cost)
         layout.addWidget(self.error)
         QShortcut(QKeySequence("Ctrl+L"), self).activated.connect(self.text.setFocus)
 
-    def add_row(self, clause: Clause | None = None) -> FilterRow:
-        row = FilterRow(clause)
+    @property
+    def rows(self) -> list[FilterRow]:
+        """Every row, group by group."""
+        return [row for group in self.groups for row in group.rows]
+
+    def set_counts(self, counts: ValueCounts | None) -> None:
+        """Suggest values from `counts` in every row's key and value boxes."""
+        self.counts = counts
+        for row in self.rows:
+            row.suggestions.set_counts(counts)
+            row._suggest()
+
+    def add_group(self) -> FilterGroup:
+        group = FilterGroup()
+        group.add_button.clicked.connect(lambda: self.add_row(group=group))
+        group.remove_requested.connect(self._remove_group)
+        if self.groups:
+            self.groups_box.addWidget(_or_label())
+        self.groups.append(group)
+        self.groups_box.addWidget(group)
+        self._relabel()
+        return group
+
+    def add_row(self, clause: Clause | None = None,
+                group: FilterGroup | None = None) -> FilterRow:
+        if group is None:
+            group = self.groups[-1] if self.groups else self.add_group()
+        row = FilterRow(clause, counts=self.counts)
         row.changed.connect(self._rows_changed)
         row.remove_requested.connect(self._remove_row)
-        self.rows.append(row)
-        self.rows_box.addWidget(row)
+        row.apply_requested.connect(self.apply)
+        row.suggestions.wanted.connect(self.suggestions_wanted)
+        group.rows.append(row)
+        group.rows_box.addWidget(row)
         self._rows_changed()
         return row
 
     def _remove_row(self, row: FilterRow) -> None:
-        self.rows.remove(row)
+        group = next(g for g in self.groups if row in g.rows)
+        group.rows.remove(row)
         row.deleteLater()
+        if not group.rows:
+            self._remove_group(group)
+            return
+        self._rows_changed()
+
+    def _remove_group(self, group: FilterGroup) -> None:
+        self._clear_layout()
+        kept = [g for g in self.groups if g is not group]
+        group.deleteLater()
+        self.groups = []
+        for g in kept:
+            if self.groups:
+                self.groups_box.addWidget(_or_label())
+            self.groups.append(g)
+            self.groups_box.addWidget(g)
+        self._relabel()
+        self._rows_changed()
+
+    def _clear_layout(self) -> None:
+        """Take the groups out of the layout (kept) and delete the OR labels between them."""
+        while self.groups_box.count():
+            item = self.groups_box.takeAt(0)
+            widget = item.widget() if item is not None else None
+            if widget is not None and not isinstance(widget, FilterGroup):
+                widget.deleteLater()
+
+    def _relabel(self) -> None:
+        several = len(self.groups) > 1
+        for n, group in enumerate(self.groups, 1):
+            group.title.setText(f"Group {n}: all of" if several else "All of:")
+            group.remove_button.setVisible(several)
+
+    def set_groups(self, groups: list[list[Clause]]) -> None:
+        """Replace the groups (and the string) with `groups`."""
+        self._clear_layout()
+        for group in self.groups:
+            group.deleteLater()
+        self.groups = []
+        for clauses in groups:
+            group = self.add_group()
+            for clause in clauses:
+                self.add_row(clause, group)
         self._rows_changed()
 
     def set_clauses(self, clauses: list[Clause]) -> None:
-        """Replace the rows (and the string) with `clauses`."""
-        for row in self.rows:
-            row.deleteLater()
-        self.rows = []
-        for clause in clauses:
-            self.add_row(clause)
-        self._rows_changed()
+        """One group of `clauses` (none: every trace)."""
+        self.set_groups([clauses] if clauses else [])
+
+    def group_clauses(self) -> list[list[Clause]]:
+        """The groups' clauses (empty groups left out)."""
+        return [c for c in ([row.clause() for row in g.rows] for g in self.groups) if c]
 
     def clauses(self) -> list[Clause]:
-        return [row.clause() for row in self.rows]
+        """The first group's clauses (the whole filter unless it has OR groups)."""
+        groups = self.group_clauses()
+        return groups[0] if groups else []
 
     def _rows_changed(self) -> None:
         try:
-            self.text.setText(filters.build(self.clauses()))
+            groups = self.group_clauses()
+            self.text.setText(filter_groups.build(groups))
+            self._show_cost(groups)
             self.show_error(None)
         except BadFilter as exc:
             self.show_error(exc)
 
+    def _show_cost(self, groups: list[list[Clause]]) -> None:
+        text = filter_groups.cost_text(groups)
+        self.cost.setText(text)
+        self.cost.setVisible(bool(text))
+
     def apply_text(self) -> None:
-        """Parse the hand-written string into rows, then apply it."""
+        """Parse the hand-written string into groups, then apply it."""
         try:
-            clauses = filters.parse(self.text.text())
+            groups = filter_groups.parse(self.text.text())
         except BadFilter as exc:
             self.show_error(exc)
             return
-        self.set_clauses(clauses)
+        self.set_groups(groups)
         self.apply()
 
     def apply(self) -> None:
         try:
-            clauses = self.clauses()
-            filters.build(clauses)
+            groups = self.group_clauses()
+            filter_groups.build(groups)
+            filter_groups.checked_server_filters(groups)
         except BadFilter as exc:
             self.show_error(exc)
             return
         self.show_error(None)
-        self.applied.emit(clauses)
+        self.applied.emit(groups)
 
     def show_error(self, exc: BadFilter | None) -> None:
         """Flag the filter string with `exc` (its position gets the cursor); None clears."""
@@ -277,3 +444,10 @@ class FilterBuilder(QWidget):
         palette.set_style(self.text, "border: 1px solid $ERROR_TEXT;")
         if exc.position is not None:
             self.text.setCursorPosition(exc.position)
+
+
+def _or_label() -> QLabel:
+    label = QLabel("OR")
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    palette.set_style(label, "color: $SECONDARY_TEXT; font-weight: bold;")
+    return label
