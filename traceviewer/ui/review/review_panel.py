@@ -250,6 +250,10 @@ class ReviewPanel(QWidget):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._build()
         self._build_keys()
+        # No queue yet: the empty state, without inputs that have nothing to act on.
+        self.title.setText("Review")
+        self.reviewer_row.hide()
+        self.comment.hide()
         self._update_buttons()
 
     # -- construction -------------------------------------------------------------------------
