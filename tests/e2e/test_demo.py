@@ -26,6 +26,7 @@ from traceviewer.core.workspaces import WorkspaceStore
 pytestmark = pytest.mark.timeout(1500)
 
 URL_LINE = re.compile(r"^MLflow server: (http://127\.0\.0\.1:\d+)$")
+DATABRICKS_LINE = re.compile(r"^Databricks workspace: (http://127\.0\.0\.1:\d+)$")
 PLANNED = re.compile(r"production-genai-app: (\d+) chat requests to send")
 SEED_TIMEOUT_S = 1200
 
@@ -33,20 +34,21 @@ SEED_TIMEOUT_S = 1200
 class Demo:
     """A `traceviewer demo --no-gui` process and the URL it printed."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str], log: Path):
+    def __init__(self, data_dir: Path, env: dict[str, str], log: Path, *extra: str):
         self.log = log
         script = Path(sys.executable).with_name("traceviewer")
         with open(log, "ab") as err:
             self.proc = subprocess.Popen([str(script), "demo", "--no-gui", "--data-dir",
-                                          str(data_dir)], stdout=subprocess.PIPE, stderr=err,
-                                         env=env)
+                                          str(data_dir), *extra], stdout=subprocess.PIPE,
+                                         stderr=err, env=env, bufsize=0)  # lines as they come
         try:
-            self.url = self._wait_for_url()
+            self.url = self.wait_for_line(URL_LINE)
         except BaseException:
             self.stop()  # SIGTERM, so the demo stops its server too
             raise
 
-    def _wait_for_url(self) -> str:
+    def wait_for_line(self, pattern: re.Pattern[str]) -> str:
+        """The URL in the next stdout line matching `pattern`."""
         deadline = time.monotonic() + SEED_TIMEOUT_S
         with selectors.DefaultSelector() as sel:
             sel.register(self.proc.stdout, selectors.EVENT_READ)
@@ -55,9 +57,9 @@ class Demo:
                     line = self.proc.stdout.readline().decode()
                     if not line:
                         break
-                    if match := URL_LINE.match(line.strip()):
+                    if match := pattern.match(line.strip()):
                         return match.group(1)
-        pytest.fail(f"no 'MLflow server: URL' line (exit {self.proc.poll()}); stderr:\n"
+        pytest.fail(f"no {pattern.pattern!r} line (exit {self.proc.poll()}); stderr:\n"
                     f"{self.log.read_text()[-3000:]}")
 
     def stop(self) -> int:
@@ -191,6 +193,45 @@ def test_gui_run_opens_the_demo_workspace_and_stops_the_server_on_close(
     monkeypatch.setenv("XDG_CONFIG_HOME", demo_env["XDG_CONFIG_HOME"])
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{WorkspaceStore().get('demo').host}/health", timeout=5)
+
+
+@pytest.mark.keyring
+def test_databricks_demo_registers_a_signed_in_u2m_workspace_that_connects(
+        first_run, data_dir, demo_env, tmp_path, monkeypatch):
+    first, _ = first_run
+    first.stop()
+    env = {k: v for k, v in demo_env.items() if not k.startswith(("TV_DBX_", "DATABRICKS_"))}
+    env |= {"TV_DBX_USER": "demo.reviewer@example.com", "TV_DBX_CLIENT_SECRET": "dose-e2e-only"}
+    demo = Demo(data_dir, env, tmp_path / "databricks.log", "--databricks")
+    try:
+        url = demo.wait_for_line(DATABRICKS_LINE)
+        monkeypatch.setenv("XDG_CONFIG_HOME", env["XDG_CONFIG_HOME"])
+        ws = WorkspaceStore().get("demo-databricks")
+        assert (ws.kind, ws.host, ws.auth, ws.default_experiment, ws.reviewer) == (
+            "databricks", url, "oauth-u2m", PROD_EXPERIMENT, "demo.reviewer@example.com")
+        script = Path(sys.executable).with_name("traceviewer")
+        test = subprocess.run([str(script), "workspace", "test", "demo-databricks"], env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert test.returncode == 0, test.stdout + test.stderr
+        assert ("signed in as demo.reviewer@example.com with the OAuth user sign-in (U2M)"
+                in test.stdout)
+        assert "Connection OK." in test.stdout
+        # Spans come from the stand-in's signed storage URLs, as on a real workspace.
+        found = subprocess.run([str(script), "traces", "search", "--workspace",
+                                "demo-databricks", "--experiment", PROD_EXPERIMENT, "--max",
+                                "1", "--format", "json"], env=env, capture_output=True,
+                               text=True, timeout=120)
+        assert found.returncode == 0, found.stderr
+        (row,) = json.loads(found.stdout)
+        shown = subprocess.run([str(script), "trace", "show", row["trace_id"], "--workspace",
+                                "demo-databricks"], env=env, capture_output=True, text=True,
+                               timeout=120)
+        assert shown.returncode == 0, shown.stderr
+        assert httpx.get(f"{url}/_standin/stats").json()["storage_downloads"] >= 1
+    finally:
+        assert demo.stop() == 0
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{url}/.well-known/databricks-config", timeout=5)
 
 
 def test_reset_deletes_the_demo_data_and_seeds_again(first_run, data_dir, demo_env, tmp_path):
