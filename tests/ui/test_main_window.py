@@ -111,3 +111,16 @@ def test_malformed_filter_flag_says_where_and_exits_2(mlflow_server):
                      "--screenshot", "unused.png")
     assert result.returncode == 2
     assert "at character" in result.stderr
+
+
+def connected_window(qtbot, workspace: Workspace, experiment: str | None = None) -> MainWindow:
+    WorkspaceStore().upsert(workspace)
+    w = window(qtbot)
+    if experiment is not None:
+        w.open_experiment(experiment)
+    w.load_workspaces(select=workspace.name)
+    qtbot.waitUntil(lambda: w.app_model.client is not None and (
+        experiment is None or (w.app_model.experiment is not None
+                               and w.app_model.experiment.name == experiment)),
+                    timeout=WAIT_MS)
+    return w
