@@ -13,6 +13,20 @@ def module_name(path: Path, root: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node of `tree` but those under `if TYPE_CHECKING:` (imports for annotations only,
+    never run)."""
+    nodes, todo = [], [tree]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            todo.extend(node.orelse)
+            continue
+        nodes.append(node)
+        todo.extend(ast.iter_child_nodes(node))
+    return nodes
+
+
 def import_graph(root: Path = PACKAGE) -> dict[str, set[str]]:
     """{module: the package's modules it imports anywhere in its code}."""
     modules = {module_name(p, root): p for p in root.rglob("*.py")}
@@ -20,7 +34,7 @@ def import_graph(root: Path = PACKAGE) -> dict[str, set[str]]:
     for name, path in modules.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         targets: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        for node in _runtime_nodes(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
                 targets.update(alias.name for alias in node.names)
             elif isinstance(node, ast.ImportFrom):
@@ -81,4 +95,8 @@ def test_a_cycle_through_a_function_level_import_is_found(tmp_path):
     (package / "__init__.py").write_text("")
     (package / "a.py").write_text("from traceviewer import b\n")
     (package / "b.py").write_text("def f():\n    from traceviewer.a import x\n")
+    (package / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                                  "    from traceviewer import d\n")
+    (package / "d.py").write_text("from traceviewer import c\n")
+    # c -> d is for annotations only, never run: no cycle of c and d.
     assert cycles(import_graph(package)) == [["traceviewer.a", "traceviewer.b"]]

@@ -140,18 +140,17 @@ def _secret_service_problem() -> str:
 
 
 def check_tls() -> str:
-    """The CA certificates HTTPS connections verify against load."""
-    import certifi
-    import httpx
+    """The trust store every HTTPS connection verifies against (the OS's, core.tls) loads."""
+    from traceviewer.core import tls
+    from traceviewer.core.errors import TraceViewerError
 
-    bundle = os.environ.get("SSL_CERT_FILE") or os.environ.get("SSL_CERT_DIR") or certifi.where()
-    if not Path(bundle).exists():
-        raise CheckFailed(f"CA certificate bundle {bundle} is missing")
-    # The context the HTTP client builds by default (certifi unless SSL_CERT_* is set).
-    count = httpx.create_ssl_context().cert_store_stats()["x509_ca"]
-    if not count and not os.environ.get("SSL_CERT_DIR"):  # a cert dir loads lazily, on use
-        raise CheckFailed(f"no CA certificates loaded from {bundle}")
-    return f"{count} CA certificates from {bundle}"
+    try:
+        found = tls.describe()
+    except (TraceViewerError, OSError, ImportError) as exc:
+        raise CheckFailed(f"the OS trust store cannot be used: {exc}") from None
+    if "(0 CA certificates" in found:
+        raise CheckFailed(f"no CA certificates in {found}")
+    return found
 
 
 def check_resources() -> str:

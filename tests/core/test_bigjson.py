@@ -136,4 +136,5 @@ def test_one_huge_span_parses_in_time_linear_in_its_size():
         return json.dumps({"spans": [_span(0), big, _span(1)]}).encode()
 
     small, large = doc(8 * 1024 * 1024), doc(64 * 1024 * 1024)
-    assert _cpu_seconds(large) < 8 * 2.0 * _cpu_seconds(small) + 0.05
+    # Linear is 8x; the old quadratic rescans were 64x. Room for allocation noise between.
+    assert _cpu_seconds(large) < 8 * 4.0 * _cpu_seconds(small) + 0.05

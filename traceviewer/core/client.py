@@ -15,14 +15,13 @@ import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
 
 from traceviewer import __version__
-from traceviewer.core import bounded, databricks_routes, pacing
+from traceviewer.core import bounded, databricks_routes, pacing, tls
 from traceviewer.core.auth import Auth, Authenticator
 from traceviewer.core.bounded import Progress, ResponseLimits
 from traceviewer.core.cancel import CancelToken
@@ -96,16 +95,17 @@ class RestClient:
         self.limits, self.trace_limits = limits, trace_limits
         self._budget = pacing.budget_for(
             self.host, pacing.DATABRICKS_SEARCH if self.databricks else None)
+        # One trust store (core.tls) for the server and the storage: the OS's plus the CA bundle.
+        trust = _ssl_verify(verify, self.host)
         # Signed storage URLs get their own client: never the workspace's credentials.
-        self._storage = (databricks_routes.storage_client(verify is not False)
-                         if self.databricks else None)
+        self._storage = databricks_routes.storage_client(trust) if self.databricks else None
         url = httpx.URL(self.host)
         if self.auth.kind != "none" and url.scheme == "http" and url.host not in _LOOPBACK:
             log.warning("Credentials for %s are sent over plain http: use https", self.host)
         self._http = bounded.bound_reads(httpx.Client(
             base_url=self.host,
             headers={"User-Agent": f"traceviewer/{__version__}"},
-            verify=_ssl_verify(verify, self.host),
+            verify=trust,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             limits=httpx.Limits(max_connections=16, max_keepalive_connections=8),
             follow_redirects=False,
@@ -203,12 +203,12 @@ class RestClient:
         infos = [TraceInfo.from_json(t) for t in data.get("traces", [])]
         return infos, data.get("next_page_token") or None
 
-    def get_trace_raw(self, trace_id: str, token: CancelToken | None = None
-                      ) -> bytes | bytearray:
+    def get_trace_raw(self, trace_id: str, token: CancelToken | None = None,
+                      progress: Progress | None = None) -> bytes | bytearray:
         """The trace as JSON bytes for `otlp.parse_trace`: the REST get response, or, when the
         spans are stored as an artifact, a `Trace.to_json()`-format document. At most
         `trace_limits.max_bytes` (ResponseTooLarge), within `trace_limits.total_s`
-        (DeadlineExceeded)."""
+        (DeadlineExceeded). `progress(received, expected)` follows the REST response's body."""
         if self.databricks:
             return databricks_routes.get_trace_raw(self, trace_id, token, TRACE_WAIT_S)
         what = f"fetching trace {trace_id}"
@@ -216,7 +216,8 @@ class RestClient:
         # of a 404 after the server's own ~3 s of waiting.
         resp = self._send("GET", "/api/3.0/mlflow/traces/get", what,
                           params={"trace_id": trace_id, "allow_partial": "true"},
-                          wait_s=TRACE_WAIT_S, limits=self.trace_limits, token=token)
+                          wait_s=TRACE_WAIT_S, limits=self.trace_limits, token=token,
+                          progress=progress)
         if resp.status_code == 500 and _SPANS_IN_ARTIFACT in resp.text:
             return self._trace_from_artifact(trace_id, token)
         return self._check(resp, what).content
@@ -437,7 +438,8 @@ class RestClient:
                            "the server may be overloaded; try again later."), False
         if _is_tls_failure(exc):
             return ConnectionFailed(
-                f"The TLS connection to {self.host} failed while {what} ({_tls_reason(exc)}): "
+                f"The TLS connection to {self.host} failed while {what} "
+                f"({tls.failure_reason(exc)}): "
                 "if the server uses a private certificate authority, set its CA bundle in the "
                 "workspace settings."), False
         if isinstance(exc, httpx.ConnectError):
@@ -525,30 +527,11 @@ def _ssl_verify(verify: bool | str, host: str) -> bool | ssl.SSLContext:
     if verify is False:
         log.warning("TLS certificate verification is OFF for %s (explicitly requested)", host)
         return False
-    if verify is True:
-        return True
-    if not Path(verify).is_file():
-        raise ConfigError(f"The CA bundle {verify} does not exist: fix the path in the workspace "
-                          "settings.")
-    try:
-        return ssl.create_default_context(cafile=verify)
-    except ssl.SSLError as exc:
-        raise ConfigError(f"The CA bundle {verify} cannot be read ({exc.reason}): it must "
-                          "hold PEM certificates.") from None
+    return tls.verify(verify)
 
 
 def _is_tls_failure(exc: BaseException) -> bool:
-    return _tls_reason(exc) is not None
-
-
-def _tls_reason(exc: BaseException) -> str | None:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ssl.SSLError):
-            return getattr(seen, "verify_message", None) or seen.reason or "TLS error"
-        seen = seen.__cause__ or seen.__context__
-    text = str(exc)
-    return "certificate verify failed" if "CERTIFICATE_VERIFY_FAILED" in text else None
+    return tls.failure_reason(exc) is not None
 
 
 def _retry_after(resp: httpx.Response) -> float | None:

@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from traceviewer.core import databricks_auth
+from traceviewer.core import databricks_auth, tls
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.client import RestClient
-from traceviewer.core.errors import NotFound, TraceViewerError
+from traceviewer.core.errors import ConfigError, NotFound, TraceViewerError
 from traceviewer.core.redact import redact
 from traceviewer.core.workspaces import Workspace, open_client
 
@@ -263,15 +263,14 @@ def _tls(ws: Workspace, hostname: str, port: int) -> Step:
         return Step(title, WARNING, "certificate verification is turned off for this "
                                     "workspace: anyone on the network path could read the token.")
     try:
-        context = ssl.create_default_context(cafile=ws.ca_bundle)
-    except (OSError, ssl.SSLError) as exc:
-        return Step(title, FAILED, f"the CA bundle {ws.ca_bundle} cannot be used "
-                                   f"({getattr(exc, 'strerror', None) or exc}): fix its path "
-                                   "in the workspace settings.")
+        # The trust store every connection of the app uses (core.tls), not a private one.
+        context = tls.context(ws.ca_bundle)
+    except ConfigError as exc:
+        return Step(title, FAILED, str(exc))
     try:
         with socket.create_connection((hostname, port), timeout=CONNECT_TIMEOUT_S) as raw, \
-                context.wrap_socket(raw, server_hostname=hostname) as tls:
-            cert = tls.getpeercert() or {}
+                context.wrap_socket(raw, server_hostname=hostname) as conn:
+            cert = conn.getpeercert() or {}
     except ssl.SSLCertVerificationError as exc:
         hint = ("set the CA bundle of your organisation in the workspace settings"
                 if "self" in (exc.verify_message or "") or "issuer" in (exc.verify_message or "")

@@ -32,7 +32,7 @@ import httpx
 from databricks.sdk.config import Config
 from databricks.sdk.credentials_provider import CredentialsProvider, CredentialsStrategy
 
-from traceviewer.core import keychain
+from traceviewer.core import keychain, tls
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.errors import (
     AuthError,
@@ -197,7 +197,9 @@ def _token_request(endpoint: str, form: dict[str, str], verify: bool | str, what
                    basic: tuple[str, str] | None = None) -> AccessToken:
     """POST a token request (RFC 6749) and read the answer; typed errors, no secret in them."""
     try:
-        resp = httpx.post(endpoint, data=form, timeout=_HTTP_TIMEOUT_S, verify=verify,
+        # The one trust store (core.tls): a corporate CA trusted for the API is for sign-in too.
+        resp = httpx.post(endpoint, data=form, timeout=_HTTP_TIMEOUT_S,
+                          verify=tls.verify(verify),
                           auth=basic, follow_redirects=False,
                           headers={"Accept": "application/json"})
     except httpx.TimeoutException:

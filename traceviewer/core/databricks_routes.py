@@ -22,7 +22,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from traceviewer import __version__
-from traceviewer.core import bounded
+from traceviewer.core import bounded, tls
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.errors import (
     AuthError,
@@ -153,6 +153,12 @@ def _storage_get(client: RestClient, url: str, headers: dict[str, str], what: st
                 f"The trace storage ({netloc}) did not answer in time while {what} "
                 f"({type(exc).__name__}): try again later.")
         except httpx.TransportError as exc:
+            if (reason := tls.failure_reason(exc)) is not None:
+                raise ConnectionFailed(
+                    f"The TLS connection to the trace storage ({netloc}) failed while {what} "
+                    f"({reason}): if it uses a private certificate authority, set its CA bundle "
+                    "in the workspace settings (one trust store for the workspace and its "
+                    "storage).") from None
             error = ConnectionFailed(f"Could not download from the trace storage ({netloc}) "
                                      f"while {what} ({type(exc).__name__}): check your network "
                                      "(the storage host may need to be reachable through a "
