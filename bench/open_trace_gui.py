@@ -37,7 +37,7 @@ class BytesClient:
     def __init__(self, host: str, raw: bytes):
         self.host, self._raw = host, raw
 
-    def get_trace_raw(self, trace_id: str) -> bytes:
+    def get_trace_raw(self, trace_id: str, token=None, progress=None) -> bytes:
         return self._raw
 
 

@@ -3,11 +3,17 @@ laid out; then written to the cache once shown; and a huge trace freed in chunks
 
 cache hit? -> layout                      (cached spans, shown at once)
 else download -> parse -> layout -> shown -> cache write (in the background, after the paint)
-next load of a huge trace -> discard the previous one first (two would not fit in memory)"""
+next load of a huge trace -> discard the previous one first (two would not fit in memory)
+
+The download reports bytes received (and the total when the server says it). It can start
+before anyone asks (`prefetch`: the trace named on the command line, while the window is still
+being built); `from_server` then takes the download over instead of starting another."""
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from traceviewer.core.cache import TraceCache
@@ -35,6 +41,108 @@ RELEASE_SPANS = 50_000
 
 # Held while a trace is written to the cache, which holds the trace until it ends.
 _CACHING = threading.Lock()
+PROGRESS_EVERY_S = 0.1  # download progress is reported at most this often
+
+
+def download_progress(trace_id: str, token: CancelToken) -> Callable[[int, int | None], None]:
+    """A `get_trace_raw` progress callback that reports 'Downloading trace …: 12.3 of 45.6 MB'
+    through `token`, at most every PROGRESS_EVERY_S."""
+    last = [0.0]
+
+    def report(received: int, expected: int | None) -> None:
+        now = time.monotonic()
+        if now - last[0] < PROGRESS_EVERY_S and received != expected:
+            return
+        last[0] = now
+        of = f" of {expected / 1e6:.1f}" if expected else ""
+        token.progress(f"Downloading trace {trace_id}: {received / 1e6:.1f}{of} MB…")
+
+    return report
+
+
+class Prefetch:
+    """A trace download running in its own thread since before the view asked for it."""
+
+    def __init__(self, host: str, trace_id: str,
+                 fetch: Callable[[Callable[[int, int | None], None]], bytes | bytearray]) -> None:
+        self.host, self.trace_id = host, trace_id
+        self._done = threading.Event()
+        self._raw: bytes | bytearray | None = None
+        self._error: BaseException | None = None
+        self.received: tuple[int, int | None] = (0, None)
+        self._fetch = fetch
+        threading.Thread(target=self._run, name=f"prefetch {trace_id}", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            self._raw = self._fetch(self._progress)
+        except BaseException as exc:  # handed to whoever takes the download over
+            self._error = exc
+        finally:
+            self._done.set()
+
+    def _progress(self, received: int, expected: int | None) -> None:
+        self.received = (received, expected)
+
+    def wait(self, token: CancelToken) -> bytes | bytearray:
+        """The response bytes, once downloaded (progress reported through `token`)."""
+        report = download_progress(self.trace_id, token)
+        while not self._done.wait(PROGRESS_EVERY_S):
+            token.check()
+            report(*self.received)
+        token.check()
+        if self._error is not None:
+            raise self._error
+        assert self._raw is not None
+        raw, self._raw = self._raw, None
+        return raw
+
+
+_prefetched: dict[tuple[str, str], Prefetch] = {}
+_prefetch_lock = threading.Lock()
+
+
+def prefetch(open_client: Callable[[], RestClient | None], trace_id: str,
+             cache: TraceCache) -> threading.Thread:
+    """Start downloading a trace now, in a thread (unless it is cached): `open_client` is called
+    there (it may read the keyring) and the client closed once the bytes are in. The next
+    `from_server` for that host and trace takes the download over. Returns the thread that
+    opens the client and starts the download (it ends once the download is under way)."""
+
+    def start() -> None:
+        client = open_client()
+        if client is None:
+            return
+        if cache.has(client.host, trace_id):
+            client.close()
+            return
+
+        def fetch(progress: Callable[[int, int | None], None]) -> bytes | bytearray:
+            try:
+                return client.get_trace_raw(trace_id, progress=progress)
+            finally:
+                client.close()
+
+        with _prefetch_lock:
+            _prefetched[(client.host, trace_id)] = Prefetch(client.host, trace_id, fetch)
+
+    thread = threading.Thread(target=_quietly(start), name="prefetch client", daemon=True)
+    thread.start()
+    return thread
+
+
+def _quietly(work: Callable[[], None]) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            work()
+        except Exception:  # the view's own load reports what goes wrong
+            return
+    return run
+
+
+def _take_prefetched(host: str, trace_id: str) -> Prefetch | None:
+    with _prefetch_lock:
+        return _prefetched.pop((host, trace_id), None)
 
 
 def from_server(client: RestClient, trace_id: str, cache: TraceCache, use_cache: bool,
@@ -47,7 +155,9 @@ def from_server(client: RestClient, trace_id: str, cache: TraceCache, use_cache:
             token.progress(f"Laying out {len(hit.trace.spans):,} spans…")
             return Loaded(TreeLayout(hit.trace, token), hit.cached_at)
     token.progress(f"Downloading trace {trace_id}…")
-    raw = client.get_trace_raw(trace_id)
+    early = _take_prefetched(host, trace_id)
+    raw = early.wait(token) if early is not None else client.get_trace_raw(
+        trace_id, token, progress=download_progress(trace_id, token))
     token.check()
     token.progress(f"Reading {len(raw) / 1e6:.1f} MB of spans…")
     trace = parse_trace(raw, token)

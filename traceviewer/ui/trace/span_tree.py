@@ -6,10 +6,11 @@ real roots."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import cast
+from typing import TypeVar, cast
 
 import numpy as np
 from PySide6.QtCore import QAbstractItemModel, QByteArray, QModelIndex, QObject, Qt
@@ -17,10 +18,12 @@ from PySide6.QtGui import QAction, QFont, QGuiApplication, QIcon, QImage, QPaint
 from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QTreeView
 
+from traceviewer.core.terminal import neutralize_bidi
 from traceviewer.core.trace_layout import TreeLayout, format_duration, span_tokens
 from traceviewer.ui.common import palette
 from traceviewer.ui.common.plain import plain_tooltip
 
+T = TypeVar("T")
 ICONS = Path(__file__).resolve().parents[2] / "resources" / "icons"
 _SVG_COLOUR = re.compile(r"#[0-9a-fA-F]{6}\b")
 
@@ -238,7 +241,7 @@ class SpanTreeModel(QAbstractItemModel):
     def _text(lay: TreeLayout, node: int, column: int) -> str | None:
         span = lay.trace.spans[node]
         if column == NAME:
-            return span.name
+            return neutralize_bidi(span.name)
         if column == DURATION:
             return format_duration(span.duration_ns)
         if column == START:
@@ -300,6 +303,47 @@ class SpanTreeView(QTreeView):
         index = model.index_of(node)
         self.setCurrentIndex(index)
         self.scrollTo(index)
+
+    def scroll_node_to_top(self, node: int) -> None:
+        """Show a node at the top of the viewport, expanding its ancestors (the overview strip
+        was dragged there)."""
+        model = self.span_model()
+        if model.layout is None or node < 0:
+            return
+        for ancestor in reversed(model.layout.ancestors(node)):
+            self.expand(model.index_of(ancestor))
+        self.scrollTo(model.index_of(node), QAbstractItemView.ScrollHint.PositionAtTop)
+
+    def shown_node(self, node: int) -> int:
+        """The node itself when its row is shown, else its collapsed ancestor that is."""
+        model = self.span_model()
+        assert model.layout is not None
+        for ancestor in reversed(model.layout.ancestors(node)):
+            if not self.isExpanded(model.index_of(ancestor)):
+                return ancestor
+        return node
+
+    def keeping_current_in_place(self, change: Callable[[], T]) -> T:
+        """Run `change` (expand or collapse rows), then scroll so the current span's row (or,
+        when it was collapsed away, its ancestor's) is where the current row was on screen."""
+        model = self.span_model()
+        index = self.currentIndex()
+        before = self.visualRect(index).top() if index.isValid() else -1
+        result = change()
+        node = model.node(self.currentIndex())
+        if model.layout is None or node < 0:
+            return result
+        shown = self.shown_node(node)
+        target = model.index_of(shown)
+        if shown != node:
+            self.setCurrentIndex(target)
+        height = max(self.rowHeight(target), 1)
+        if not 0 <= before <= self.viewport().height() - height:
+            before = (self.viewport().height() - height) // 2  # was off screen: the middle
+        now = self.visualRect(target).top()
+        bar = self.verticalScrollBar()
+        bar.setValue(bar.value() + round((now - before) / height))
+        return result
 
     def expand_to_errors(self) -> int:
         """Collapse everything, then expand just enough to show every error span."""

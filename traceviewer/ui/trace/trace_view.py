@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from traceviewer.core import assessment_state
 from traceviewer.core import trace_loading as loading
 from traceviewer.core.cache import TraceCache
 from traceviewer.core.cancel import CancelToken
@@ -58,6 +59,7 @@ class TraceView(QWidget):
 
     status_message = Signal(str)
     trace_shown = Signal(object)  # the Trace, once its tree and timeline are populated
+    info_read = Signal(object)  # an assessment_state.Read: the shown trace's info read again
     load_failed = Signal(str)
 
     def __init__(self, parent=None, cache: TraceCache | None = None,
@@ -74,6 +76,7 @@ class TraceView(QWidget):
         self._export_runner = WriteRunner(self)
         self._discard_runner = TaskRunner(self)
         self._cache_runner = TaskRunner(self)
+        self._info_runner = TaskRunner(self)
         self._matches: list[int] = []
         self._match_pos = -1
 
@@ -123,6 +126,8 @@ class TraceView(QWidget):
                                           "Show and select the spans that failed")
         self.fit_action = self._action("Fit timeline", None, self.timeline.fit,
                                        "Show the whole trace duration on the timeline (0)")
+        self.zoom_span_action = self._action("Zoom to span", "Z", self.timeline.zoom_to_selected,
+                                             "Fit the timeline to the selected span")
         self.reload_action = self._action("Reload", QKeySequence.StandardKey.Refresh, self.reload,
                                           "Fetch the trace from the server again")
         self.open_action = self._action("Open trace file…", QKeySequence.StandardKey.Open,
@@ -218,6 +223,7 @@ class TraceView(QWidget):
             lambda d: self.tree.verticalScrollBar().setValue(
                 self.tree.verticalScrollBar().value() + d))
         self.timeline.step_rows.connect(self._step_row)
+        self.timeline.scroll_to_node.connect(self.tree.scroll_node_to_top)
 
     def eventFilter(self, obj, event):
         if event.type() == event.Type.Resize:
@@ -264,8 +270,13 @@ class TraceView(QWidget):
         path = Path(path)
         self._export_runner.start(
             lambda token: path.write_bytes(dump_trace(trace)),
-            lambda _: self.status_message.emit(f"Exported {trace.info.trace_id} to {path}"),
-            lambda exc: self.banner.show_error(f"Could not export the trace to {path}: {exc}"))
+            lambda _: self._exported(trace.info.trace_id, path),
+            lambda exc: self.banner.show_error(f"Could not export the trace to {path}: {exc}",
+                                               source="export"))
+
+    def _exported(self, trace_id: str, path: Path) -> None:
+        self.banner.succeeded("export")
+        self.status_message.emit(f"Exported {trace_id} to {path}")
 
     def cancel(self) -> None:
         """Stop the load in flight."""
@@ -290,6 +301,7 @@ class TraceView(QWidget):
 
         def done(loaded: Loaded) -> None:
             self.progress.hide()
+            self.banner.succeeded("load")
             self._show(loaded)
             self.status_message.emit(
                 f"Opened {len(loaded.layout.trace.spans):,} spans in "
@@ -298,7 +310,7 @@ class TraceView(QWidget):
         def failed(exc: Exception) -> None:
             self.progress.hide()
             retry = self.reload if self._client is not None else None
-            self.banner.show_error(str(exc), retry)
+            self.banner.show_error(str(exc), retry, source="load")
             self.load_failed.emit(str(exc))
 
         def run(token: CancelToken) -> Loaded:
@@ -341,6 +353,29 @@ class TraceView(QWidget):
         if self.search.text():
             self._run_search()
         self.trace_shown.emit(trace)
+        self._reread_info(trace)
+
+    def _reread_info(self, trace: Trace) -> None:
+        """Read the info (assessments, tags, state) of a trace from a server again in the
+        background: the spans may come from the cache, what is said about them changes."""
+        client = self._client
+        if client is None or not trace.info.trace_id:
+            return
+        trace_id = trace.info.trace_id
+
+        def read(fresh: assessment_state.Read) -> None:
+            if self.trace is not trace:
+                return
+            if isinstance(self.assessments, AssessmentList):
+                self.assessments.show_info(fresh.info)
+            count = len(fresh.info.assessments)
+            self.side.setTabText(1, f"Assessments ({count})" if count else "Assessments")
+            self.info_read.emit(fresh)
+
+        self._info_runner.start(
+            lambda token: assessment_state.read_info(client, trace_id, token), read,
+            lambda exc: self.status_message.emit(f"Could not re-read the trace's assessments: "
+                                                 f"{exc}"))
 
     def _show_empty(self) -> None:
         self.pages.setCurrentIndex(0)
@@ -407,13 +442,13 @@ class TraceView(QWidget):
             self.tree.setCurrentIndex(target)
 
     def _expand_all(self) -> None:
-        self.tree.expandAll()
+        self.tree.keeping_current_in_place(self.tree.expandAll)
 
     def _collapse_all(self) -> None:
-        self.tree.collapseAll()
+        self.tree.keeping_current_in_place(self.tree.collapseAll)
 
     def _expand_to_errors(self) -> None:
-        count = self.tree.expand_to_errors()
+        count = self.tree.keeping_current_in_place(self.tree.expand_to_errors)
         self.status_message.emit(f"{count:,} spans failed." if count else "No span failed.")
 
     # -- search -------------------------------------------------------------------------------
