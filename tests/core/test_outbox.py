@@ -254,7 +254,11 @@ def test_labels_pending_when_the_app_is_killed_are_sent_once_on_the_next_start(s
         child.send_signal(signal.SIGKILL)
         child.wait()
         child.stdout.close()
-    time.sleep(3)  # the proxy forwards the held request: the server has the first label
+    # The proxy forwards the held request: wait until the server has the first label.
+    deadline = time.monotonic() + 30
+    while len(labels(sdk, trace_ids[7], name)) < 1:
+        assert time.monotonic() < deadline, "the held label never reached the server"
+        time.sleep(0.05)
 
     assert Outbox().status().pending == 3
     reports = Outbox().flush()  # what the app does when it starts

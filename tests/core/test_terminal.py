@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from traceviewer.core.terminal import BIDI_CONTROLS, printable
+from traceviewer.core.terminal import BIDI_CONTROLS, neutralize_bidi, printable
 
 
 def test_escape_sequences_show_as_text():
@@ -35,3 +35,12 @@ def test_ordinary_text_in_any_script_is_unchanged():
 def test_output_never_holds_a_control_or_bidi_character(text):
     out = printable(text)
     assert not any(ord(c) < 0x20 or 0x7f <= ord(c) <= 0x9f or c in BIDI_CONTROLS for c in out)
+
+
+def test_gui_text_shows_bidi_and_controls_as_the_cli_does():
+    text = "tr-abc\u202efdp.exe\x1b[2J\nnext"
+    assert neutralize_bidi(text) == printable(text)
+
+
+def test_multiline_gui_text_keeps_newlines_and_tabs_but_not_bidi():
+    assert neutralize_bidi("a\u202eb\nc\td\x07", one_line=False) == "a<U+202E>b\nc\td\\x07"

@@ -205,3 +205,10 @@ def test_open_client_without_stored_secret_says_how_to_add_it():
     ws = Workspace(unique_name(), "http://127.0.0.1:1", auth="basic", username="u")
     with pytest.raises(AuthError, match="No password is stored"):
         open_client(ws)
+
+
+def test_tls_counts_as_unverified_only_with_verification_off_and_no_ca_bundle():
+    host = "https://mlflow.example.com"
+    assert Workspace("off", host, verify_tls=False).tls_unverified
+    assert not Workspace("on", host).tls_unverified
+    assert not Workspace("bundle", host, verify_tls=False, ca_bundle="/etc/ca.pem").tls_unverified

@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt
 
 from tests.conftest import PROD_EXPERIMENT, experiment_id
 from tests.core.test_filters import filters as clause_lists
+from tests.ui.waiting import background_work_ended
 from traceviewer.core import filters
 from traceviewer.core.app_model import AppModel
 from traceviewer.core.client import RestClient, RetryPolicy
@@ -107,10 +108,12 @@ def test_filter_change_during_a_slow_fetch_never_shows_stale_rows(qtbot, browser
     with RestClient(fault_proxy.url) as slow:
         fault_proxy.inject("delay", seconds=1.5, match="/traces/search")
         show(browser, slow, sdk, [filters.status("OK")])
-        qtbot.wait(200)  # the OK query is in flight at the proxy
+        # The OK query is in flight at the proxy.
+        qtbot.waitUntil(lambda: fault_proxy.received_count("/traces/search") == 1,
+                        timeout=WAIT_MS)
         browser.set_filter_text("status = 'ERROR'")
         ids = load_all(qtbot, browser)
-        qtbot.wait(2000)  # the delayed OK page has arrived by now; it must have been dropped
+        background_work_ended(qtbot)  # the delayed OK page has arrived: it must be dropped
     assert ids and {t.state for t in browser.model.rows} == {"ERROR"}
     assert [t.trace_id for t in browser.model.rows] == sdk_ids(sdk, exp_id, "status = 'ERROR'")
 
@@ -140,16 +143,21 @@ def test_server_error_mid_scroll_keeps_loaded_rows_and_retry_continues(qtbot, br
 
 
 def test_quick_filter_show_only_this_user_then_exclude_state(qtbot, browser, client, sdk):
+    exp_id = experiment_id(sdk, PROD_EXPERIMENT)
+    # A user with a failed trace, so that both clauses leave something to show.
+    user = next(t.info.tags[USER_KEY] for t in sdk.search_traces(
+        locations=[exp_id], filter_string="status = 'ERROR'", max_results=500,
+        include_spans=False) if t.info.tags.get(USER_KEY))
     show(browser, client, sdk, [])
     qtbot.waitUntil(lambda: bool(browser.model.rows) and not browser.model.loading,
                     timeout=WAIT_MS)
-    info = browser.model.rows[0]
-    browser.add_clause(filters.user(info.user))
+    browser.add_clause(filters.user(user))
     browser.add_clause(Clause("status", "!=", "OK"))
-    assert browser.builder.text.text() == (
-        f"tags.`{USER_KEY}` = '{info.user}' AND status != 'OK'")
-    load_all(qtbot, browser)
-    assert all(t.user == info.user and t.state != "OK" for t in browser.model.rows)
+    text = f"tags.`{USER_KEY}` = '{user}' AND status != 'OK'"
+    assert browser.builder.text.text() == text
+    expected = sdk_ids(sdk, exp_id, text)
+    assert expected
+    assert load_all(qtbot, browser) == expected
 
 
 def test_filter_and_columns_are_remembered_per_workspace(qtbot, client, sdk):
@@ -231,3 +239,24 @@ def test_html_in_a_preview_tooltip_is_shown_literally(qtbot, browser, client, sd
     column = COLUMN_NAMES.index("Request")
     tip = browser.model.data(browser.model.index(row, column), Qt.ItemDataRole.ToolTipRole)
     assert "<b>" not in tip and "&lt;b&gt;" in tip
+
+
+def test_a_failed_page_banner_goes_away_when_scrolling_loads_the_next_page(qtbot, browser,
+                                                                          fault_proxy, sdk):
+    with RestClient(fault_proxy.url, retry=RetryPolicy(attempts=1)) as flaky:
+        browser.page_size = 10
+        armed = [True]
+
+        def fail_next_page(_n: int) -> None:
+            if armed.pop() if armed else False:
+                fault_proxy.inject("status", status=500, match="/traces/search")
+
+        browser.model.page_loaded.connect(fail_next_page)
+        show(browser, flaky, sdk, [])
+        qtbot.waitUntil(lambda: len(browser.model.rows) == 10, timeout=WAIT_MS)
+        browser.model.fetchMore()
+        qtbot.waitUntil(browser.banner.isVisible, timeout=WAIT_MS)
+        with qtbot.waitSignal(browser.model.page_loaded, timeout=WAIT_MS):
+            browser.model.fetchMore()  # scrolling on, not the banner's Retry
+        assert len(browser.model.rows) > 10
+        assert browser.banner.isHidden()

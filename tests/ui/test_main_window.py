@@ -63,7 +63,7 @@ def test_a_damaged_workspace_file_is_named_on_the_first_run_screen(qtbot):
     assert not path.exists() and list(path.parent.glob(path.name + ".corrupt-*"))
 
 
-def test_switching_workspaces_keeps_each_ones_experiment_and_filter(qtbot, mlflow_server):
+def test_switching_workspaces_keeps_each_ones_experiment_and_filter(qtbot, mlflow_server, sdk):
     store = WorkspaceStore()
     store.upsert(Workspace("first", mlflow_server.url))
     store.upsert(Workspace("second", mlflow_server.url))
@@ -87,7 +87,12 @@ def test_switching_workspaces_keeps_each_ones_experiment_and_filter(qtbot, mlflo
     qtbot.waitUntil(lambda: w.app_model.experiment is not None
                     and w.app_model.experiment.name == PROD_EXPERIMENT, timeout=WAIT_MS)
     assert w.browser.builder.text.text() == "status = 'ERROR'"
-    assert {t.state for t in w.browser.model.rows} <= {"ERROR"}
+    prod = experiment_id(sdk, PROD_EXPERIMENT)
+    expected = [t.info.trace_id for t in sdk.search_traces(
+        locations=[prod], filter_string="status = 'ERROR'", max_results=500,
+        include_spans=False)]
+    assert expected
+    assert shown_ids(qtbot, w) == expected
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -124,3 +129,63 @@ def connected_window(qtbot, workspace: Workspace, experiment: str | None = None)
                                and w.app_model.experiment.name == experiment)),
                     timeout=WAIT_MS)
     return w
+
+
+def test_ctrl_g_finds_a_client_request_id_recorded_in_another_experiment(qtbot, mlflow_server,
+                                                                          sdk):
+    prod = experiment_id(sdk, PROD_EXPERIMENT)
+    (wanted,) = sdk.search_traces(locations=[prod], max_results=1, include_spans=False)
+    assert wanted.info.client_request_id and not wanted.info.client_request_id.startswith("tr-")
+    w = connected_window(qtbot, Workspace("local", mlflow_server.url), BIG_EXPERIMENT)
+    with qtbot.waitSignal(w.trace_view.trace_shown, timeout=WAIT_MS) as shown:
+        w.open_by_id(wanted.info.client_request_id)
+    assert shown.args[0].info.trace_id == wanted.info.trace_id
+    assert w.tabs.currentWidget() is w.trace_view
+
+
+def test_ctrl_g_miss_says_it_searched_every_experiment_of_the_workspace(qtbot, mlflow_server,
+                                                                          sdk):
+    w = connected_window(qtbot, Workspace("local", mlflow_server.url), BIG_EXPERIMENT)
+    w.open_by_id("no-app-ever-sent-this-id")
+    qtbot.waitUntil(lambda: not w.banner.isHidden(), timeout=WAIT_MS)
+    count = len(sdk.search_experiments(max_results=1000))
+    text = w.banner.label.text()
+    assert "no-app-ever-sent-this-id" in text
+    assert f"all {count} experiments of this workspace" in text, text
+
+
+def test_a_failed_lookup_banner_goes_away_when_the_next_lookup_succeeds(qtbot, mlflow_server,
+                                                                       sdk):
+    prod = experiment_id(sdk, PROD_EXPERIMENT)
+    (wanted,) = sdk.search_traces(locations=[prod], max_results=1, include_spans=False)
+    w = connected_window(qtbot, Workspace("local", mlflow_server.url), PROD_EXPERIMENT)
+    w.open_by_id("no-app-ever-sent-this-id")
+    qtbot.waitUntil(lambda: not w.banner.isHidden(), timeout=WAIT_MS)
+    with qtbot.waitSignal(w.trace_view.trace_shown, timeout=WAIT_MS):
+        w.open_by_id(wanted.info.client_request_id)
+    assert w.banner.isHidden()
+
+
+def test_another_actions_banner_stays_when_a_lookup_succeeds(qtbot, mlflow_server, sdk):
+    prod = experiment_id(sdk, PROD_EXPERIMENT)
+    (wanted,) = sdk.search_traces(locations=[prod], max_results=1, include_spans=False)
+    w = connected_window(qtbot, Workspace("local", mlflow_server.url), PROD_EXPERIMENT)
+    w.banner.show_error("The demo server stopped", source="demo")
+    with qtbot.waitSignal(w.trace_view.trace_shown, timeout=WAIT_MS):
+        w.open_by_id(wanted.info.client_request_id)
+    assert not w.banner.isHidden()
+
+
+def test_status_bar_says_tls_is_not_verified_while_connected_to_such_a_workspace(
+        qtbot, mlflow_server):
+    WorkspaceStore().upsert(Workspace("checked", mlflow_server.url))
+    w = connected_window(qtbot, Workspace("unchecked", mlflow_server.url, verify_tls=False))
+    w.show()
+    assert w.tls_warning.isVisible()
+    assert "NOT VERIFIED" in w.tls_warning.text()
+    assert "unchecked" in w.tls_warning.toolTip()
+    w.workspace_box.setCurrentText("checked")
+    qtbot.waitUntil(lambda: w.app_model.client is not None
+                    and w.app_model.workspace.name == "checked", timeout=WAIT_MS)
+    assert not w.tls_warning.isVisible()
+

@@ -4,16 +4,12 @@ table has one row per app_version."""
 
 from __future__ import annotations
 
-import pytest
 from PySide6.QtCore import QPointF, Qt
 
 from tests.conftest import PROD_EXPERIMENT
 from tests.ui.test_main_window import WAIT_MS, connected_window, shown_ids
 from traceviewer.core.workspaces import Workspace
 from traceviewer.ui.overview.overview_view import ALL_TIME
-
-pytestmark = pytest.mark.skip(reason="the Overview tab is not wired into the main window yet")
-
 
 
 def sdk_infos(sdk, prod):

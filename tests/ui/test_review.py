@@ -11,8 +11,8 @@ from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
 
 from tests.conftest import PROD_EXPERIMENT, experiment_id
 from traceviewer.core import filters as flt
-from traceviewer.core import search
 from traceviewer.core.client import RestClient
+from traceviewer.core.model import SESSION_KEY
 from traceviewer.core.outbox import Outbox
 from traceviewer.core.review import LabelSchema, QueueStore
 from traceviewer.core.workspaces import Workspace, WorkspaceStore
@@ -222,6 +222,8 @@ def test_a_queue_of_20_traces_is_walked_with_the_keyboard_only(qtbot, sdk, clien
     qtbot.addWidget(again)
     again.show()
     qtbot.waitExposed(again)
+    again.activateWindow()  # the review keys follow the focus
+    qtbot.waitUntil(again.isActiveWindow)
     again.start(client, ws, infos[0].experiment_id, ids, "twenty", schemas)
     assert again.state == saved and again.state.position == 19
     assert again.state.done == 20 and again.progress.text() == "20 / 20"
@@ -230,10 +232,14 @@ def test_a_queue_of_20_traces_is_walked_with_the_keyboard_only(qtbot, sdk, clien
 
 
 def test_a_queue_is_built_from_a_filter_in_the_background(qtbot, client, sender, infos,
-                                                          mlflow_server):
+                                                          mlflow_server, sdk):
     session = next(i.session for i in infos if i.session)
-    expected = [i.trace_id for i in search.search_all(
-        client, [infos[0].experiment_id], flt.alternatives([flt.session(session)]))]
+    # The SDK's traces of the session (kept as a tag or as metadata), newest first.
+    found = {t.info.trace_id: t.info.request_time for prefix in ("tags", "metadata")
+             for t in sdk.search_traces(
+                 locations=[infos[0].experiment_id], max_results=500, include_spans=False,
+                 filter_string=f"{prefix}.`{SESSION_KEY}` = '{session}'")}
+    expected = sorted(found, key=lambda trace_id: (-found[trace_id], trace_id))
     panel = ReviewPanel(sender)
     qtbot.addWidget(panel)
     panel.start_search(client, workspace(mlflow_server.url, REVIEWER), infos[0].experiment_id,
@@ -243,3 +249,158 @@ def test_a_queue_is_built_from_a_filter_in_the_background(qtbot, client, sender,
     assert list(panel.state.trace_ids) == expected and len(expected) > 1
     assert panel.progress.text() == f"1 / {len(expected)}"
     assert panel.title.text() == f"session {session}"
+
+
+def answers(sdk, trace_id: str, name: str, reviewer: str = REVIEWER) -> list:
+    """The valid HUMAN assessments of `name` by `reviewer`, as the SDK reads them."""
+    return [a for a in labels(sdk, trace_id, name) if a.valid is not False
+            and a.source.source_type == "HUMAN" and a.source.source_id == reviewer]
+
+
+def queue_panel(qtbot, sender, client, ws, experiment: str, ids: list[str],
+                schemas: list[LabelSchema]) -> ReviewPanel:
+    panel = ReviewPanel(sender)
+    qtbot.addWidget(panel)
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.activateWindow()
+    qtbot.waitUntil(panel.isActiveWindow)
+    panel.start(client, ws, experiment, ids, "again", schemas)
+    return panel
+
+
+def wait_shown(qtbot, panel: ReviewPanel, trace_id: str) -> None:
+    qtbot.waitUntil(lambda: panel.trace is not None and panel.trace.info.trace_id == trace_id,
+                    timeout=20_000)
+
+
+def test_a_revisited_trace_preselects_the_reviewers_answer_and_answering_again_replaces_it(
+        qtbot, sdk, client, sender, infos, mlflow_server):
+    import mlflow
+    from mlflow.entities import AssessmentSource
+
+    ids, name = [i.trace_id for i in infos[30:32]], f"again-{uuid.uuid4().hex[:8]}"
+    panel = queue_panel(qtbot, sender, client, workspace(mlflow_server.url, REVIEWER),
+                        infos[0].experiment_id, ids, [LabelSchema(name, "boolean")])
+    (row,) = panel.rows
+    wait_shown(qtbot, panel, ids[0])
+    assert row.group.checkedId() == -1  # not answered yet
+    qtbot.keyClick(panel, Qt.Key_Y)
+    qtbot.keyClick(panel, Qt.Key_Return)
+    wait_shown(qtbot, panel, ids[1])
+    sent_all(qtbot, sender)
+    assert [a.value for a in answers(sdk, ids[0], name)] == [True]
+
+    # Back to the first trace (shown from the panel's cache, read before the answer): the
+    # reviewer's answer is selected, and answering again replaces it.
+    qtbot.keyClick(panel, Qt.Key_Left)
+    wait_shown(qtbot, panel, ids[0])
+    assert row.group.checkedId() == 0
+    assert panel.answered_note.isVisible()
+    qtbot.keyClick(panel, Qt.Key_N)
+    qtbot.keyClick(panel, Qt.Key_Return)
+    sent_all(qtbot, sender)
+    assert [a.value for a in answers(sdk, ids[0], name)] == [False]
+    assert len(labels(sdk, ids[0], name)) == 1  # updated, not joined by a second one
+
+    # An answer given elsewhere while the second trace sat in the cache shows when it is
+    # shown again (re-read in the background), and Enter keeps it: still one answer.
+    wait_shown(qtbot, panel, ids[1])
+    qtbot.keyClick(panel, Qt.Key_Left)
+    wait_shown(qtbot, panel, ids[0])
+    mlflow.log_feedback(trace_id=ids[1], name=name, value=True,
+                        source=AssessmentSource(source_type="HUMAN", source_id=REVIEWER))
+    qtbot.keyClick(panel, Qt.Key_Right)
+    wait_shown(qtbot, panel, ids[1])
+    qtbot.waitUntil(lambda: row.group.checkedId() == 0, timeout=20_000)
+    qtbot.keyClick(panel, Qt.Key_Return)
+    sent_all(qtbot, sender)
+    assert [a.value for a in answers(sdk, ids[1], name)] == [True]
+
+    # Undo of the replacing answer (back on the first trace) restores the first one.
+    panel.go(-1)
+    wait_shown(qtbot, panel, ids[0])
+    qtbot.keyClick(panel, Qt.Key_Y)
+    qtbot.keyClick(panel, Qt.Key_Return)
+    sent_all(qtbot, sender)
+    qtbot.keyClick(panel, Qt.Key_U)
+    sent_all(qtbot, sender)
+    assert [a.value for a in answers(sdk, ids[0], name)] == [False]
+
+
+def test_review_keys_work_wherever_the_focus_is_in_the_panel(qtbot, sdk, client, sender, infos,
+                                                             mlflow_server):
+    ids, name = [i.trace_id for i in infos[32:35]], f"keys-{uuid.uuid4().hex[:8]}"
+    panel = queue_panel(qtbot, sender, client, workspace(mlflow_server.url, REVIEWER),
+                        infos[0].experiment_id, ids, [LabelSchema(name, "boolean")])
+    wait_shown(qtbot, panel, ids[0])
+    # The reviewer clicks into the chat pane: → still moves on, y answers the trace shown.
+    qtbot.mouseClick(panel.chat.viewport(), Qt.LeftButton)
+    panel.chat.setFocus()
+    qtbot.waitUntil(panel.chat.hasFocus)
+    qtbot.keyClick(panel.chat, Qt.Key_Right)
+    wait_shown(qtbot, panel, ids[1])
+    qtbot.keyClick(panel.chat, Qt.Key_Y)
+    assert panel.rows[0].value() is True
+    # Letters typed into the comment stay there.
+    qtbot.keyClick(panel.chat, Qt.Key_C)
+    qtbot.keyClicks(panel.comment, "no, yes")
+    assert panel.comment.text() == "no, yes" and panel.rows[0].value() is True
+    qtbot.keyClick(panel.comment, Qt.Key_Return)
+    wait_shown(qtbot, panel, ids[2])
+    sent_all(qtbot, sender)
+    assert [(a.value, a.rationale) for a in answers(sdk, ids[1], name)] == [(True, "no, yes")]
+    assert answers(sdk, ids[0], name) == []
+
+
+def test_review_tab_without_a_queue_says_how_to_start_one_and_offers_no_submit(qtbot, sender):
+    panel = ReviewPanel(sender)
+    qtbot.addWidget(panel)
+    panel.show()
+    qtbot.waitExposed(panel)
+    for button in (panel.submit_button, panel.skip_button, panel.next_button,
+                   panel.prev_button, panel.undo_button):
+        assert not button.isEnabled(), button.text()
+    assert panel.no_queue.isVisible()
+    assert "Review…" in panel.no_queue.text() and "Ctrl+R" in panel.no_queue.text()
+    for key in (Qt.Key_Return, Qt.Key_S, Qt.Key_Right, Qt.Key_Y):
+        qtbot.keyClick(panel, key)  # nothing to act on, nothing fails
+    assert panel.state is None and Outbox().items() == []
+
+
+def test_a_trace_shown_from_the_cache_shows_assessments_added_since_and_its_row_follows(
+        qtbot, sdk, mlflow_server):
+    import mlflow
+    from mlflow.entities import AssessmentSource
+
+    from traceviewer.core.cache import TraceCache
+    from traceviewer.core.export import feedback_summary
+    from traceviewer.ui.main_window import MainWindow
+
+    WorkspaceStore().upsert(Workspace("local", mlflow_server.url, reviewer=REVIEWER))
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.open_experiment(PROD_EXPERIMENT)
+    w.load_workspaces(select="local")
+    model = w.browser.model
+    qtbot.waitUntil(lambda: w.browser.experiment is not None and len(model.rows) > 36
+                    and not model.loading, timeout=60_000)
+    trace_id, name = model.rows[36].trace_id, f"elsewhere-{uuid.uuid4().hex[:8]}"
+    w.open_trace(trace_id)
+    qtbot.waitUntil(lambda: w.trace_view.trace is not None
+                    and TraceCache().has(w.app_model.client.host, trace_id), timeout=30_000)
+
+    # Given elsewhere while the trace sits in the cache.
+    mlflow.log_feedback(trace_id=trace_id, name=name, value=True,
+                        source=AssessmentSource(source_type="HUMAN", source_id="frank"))
+    shown = []
+    w.trace_view.trace_shown.connect(shown.append)
+    w.open_trace(trace_id)
+    qtbot.waitUntil(lambda: bool(shown), timeout=30_000)
+    assert w.trace_view.header.cached.isVisibleTo(w.trace_view)  # the spans: from the cache
+    qtbot.waitUntil(lambda: any(r[0] == name for r in rows(w.assessments)), timeout=20_000)
+    (row,) = [r for r in rows(w.assessments) if r[0] == name]
+    assert row[1:5] == ["feedback", "yes", "", "HUMAN frank"]
+    (fresh,) = [t for t in model.rows if t.trace_id == trace_id]
+    assert f"{name}=true" in feedback_summary(fresh)
+    assert [a.name for a in sdk.get_trace(trace_id).info.assessments].count(name) == 1

@@ -10,8 +10,10 @@ import pytest
 from PySide6.QtCore import Qt
 
 from tests.conftest import PROD_EXPERIMENT, experiment_id
+from tests.ui.waiting import background_work_ended
 from traceviewer.core.client import RestClient, RetryPolicy
 from traceviewer.core.model import SESSION_KEY, USER_KEY
+from traceviewer.ui.summaries import summary_view
 from traceviewer.ui.summaries.sessions import SessionsView
 
 WAIT_MS = 60_000
@@ -120,20 +122,29 @@ def test_no_match_says_so(qtbot, view, client, sdk):
     assert view.sessions_empty.text() == "No traces match this filter."
 
 
-def test_stop_keeps_what_was_read_and_ignores_later_pages(qtbot, view, sdk, fault_proxy):
+def test_stop_keeps_what_was_read_and_ignores_later_pages(qtbot, view, sdk, fault_proxy,
+                                                          monkeypatch):
     exp_id = experiment_id(sdk, PROD_EXPERIMENT)
+    # Pages of 10, so that the seeded traces take several; the first comes at once, the
+    # later ones are late.
+    monkeypatch.setattr(summary_view, "MAX_PAGE_SIZE", 10)
+    fault_proxy.inject("delay", times=1, match="/traces/search", seconds=0)
+    fault_proxy.inject("delay", times=10, match="/traces/search", seconds=2.0)
+    first_page = [t.info for t in sdk.search_traces(locations=[exp_id], max_results=10,
+                                                    include_spans=False)]
     with RestClient(fault_proxy.url, retry=FAST) as slow:
-        # A small page size would be the test's own; the delay makes the second page late.
-        fault_proxy.inject("delay", times=10, match="/traces/search", seconds=1.5)
-        view.load(slow, [exp_id], [""])
-        qtbot.wait(200)
+        with qtbot.waitSignal(view.loader.updated, timeout=WAIT_MS):
+            view.load(slow, [exp_id], [""])
         view.loader.cancel()
         assert view.loader.state == "stopped"
-        assert "Stopped after" in view.loader.status.text()
-        before = view.model.rowCount()
-        qtbot.wait(2000)  # the delayed page arrives and must be dropped
-        assert view.model.rowCount() == before
+        assert view.loader.status.text().startswith("Stopped after 10 traces")
+        sessions = {context(info, SESSION_KEY) for info in first_page} - {None}
+        assert sessions and view.model.rowCount() == len(sessions)
+        background_work_ended(qtbot)  # the late page has arrived: it must be dropped
+        assert fault_proxy.received_count("/traces/search") >= 2
+        assert view.model.rowCount() == len(sessions)
         assert view.loader.state == "stopped"
+        assert view.loader.status.text().startswith("Stopped after 10 traces")
 
 
 def test_server_failure_shows_a_banner_that_retries(qtbot, view, sdk, fault_proxy):

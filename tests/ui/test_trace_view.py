@@ -12,6 +12,7 @@ import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtWidgets import QLabel
 
+from tests.ui.waiting import background_work_ended
 from traceviewer.core import trace_loading
 from traceviewer.core.client import RestClient
 from traceviewer.ui.trace.span_tree import FETCH_CHUNK, MISSING_PARENT, NAME
@@ -277,7 +278,8 @@ def test_opening_another_trace_cancels_the_previous_load(qtbot, view, client, fa
         view.open_trace(slow, ids["big1k"])
         with qtbot.waitSignal(view.trace_shown, timeout=LOAD_TIMEOUT_MS):
             view.open_trace(client, ids["html"])
-        qtbot.wait(3000)  # the slow answer has arrived by now; it must not be shown
+        background_work_ended(qtbot)  # the slow answer has arrived: it must not be shown
+        assert fault_proxy.forwarded_count("/traces/get") >= 1
     assert shown == [ids["html"]]
     assert view.trace.info.trace_id == ids["html"]
     assert not view.progress.isVisible()
@@ -337,3 +339,15 @@ def test_a_node_with_many_children_shows_them_a_chunk_at_a_time(qtbot, view, cli
     view.tree.select_node(last)  # selecting a child not fetched yet fetches up to it
     assert current_node(view) == last
     assert model.rowCount(root) == total
+
+
+def test_a_failed_export_banner_goes_away_when_the_next_export_succeeds(qtbot, view, client,
+                                                                        ids, tmp_path):
+    open_and_wait(qtbot, view, client, ids["error"])
+    view.export_trace(tmp_path / "no-such-dir" / "trace.json")
+    qtbot.waitUntil(view.banner.isVisible, timeout=LOAD_TIMEOUT_MS)
+    assert "Could not export" in view.banner.label.text()
+    with qtbot.waitSignal(view.status_message, timeout=LOAD_TIMEOUT_MS):
+        view.export_trace(tmp_path / "trace.json")
+    assert (tmp_path / "trace.json").exists()
+    assert view.banner.isHidden()

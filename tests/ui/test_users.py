@@ -11,7 +11,6 @@ from PySide6.QtCore import Qt
 from tests.conftest import PROD_EXPERIMENT, experiment_id
 from traceviewer.core import filters as flt
 from traceviewer.core.model import SESSION_KEY, USER_KEY
-from traceviewer.core.search import search_all
 from traceviewer.ui.summaries.users import UsersView
 
 WAIT_MS = 60_000
@@ -27,6 +26,16 @@ def view(qtbot):
 
 def context(info, key: str) -> str | None:
     return info.tags.get(key) or info.trace_metadata.get(key) or None
+
+
+def sdk_found(sdk, exp_id: str, filter_strings: list[str]) -> list:
+    """The SDK's traces matching any of these AND-only filters (each trace once)."""
+    found = {}
+    for text in filter_strings:
+        for t in sdk.search_traces(locations=[exp_id], filter_string=text, max_results=500,
+                                   include_spans=False):
+            found[t.info.trace_id] = t.info
+    return list(found.values())
 
 
 def sdk_users(sdk, exp_id: str, filter_string: str | None = None) -> dict:
@@ -93,9 +102,9 @@ def test_activating_a_user_asks_for_exactly_their_traces(qtbot, view, client, sd
     text = signal.args[0]
     assert flt.parse(text) == [flt.user(user.user)]
     # The text, expanded as the trace table does (tags or metadata), finds the user's traces.
-    found = search_all(client, [exp_id], flt.alternatives(flt.parse(text)))
+    found = sdk_found(sdk, exp_id, flt.alternatives(flt.parse(text)))
     assert len(found) == user.traces
-    assert {i.user for i in found} == {user.user}
+    assert {context(i, USER_KEY) for i in found} == {user.user}
 
 
 def test_activating_a_user_keeps_the_current_filter(qtbot, view, client, sdk):
@@ -111,9 +120,10 @@ def test_activating_a_user_keeps_the_current_filter(qtbot, view, client, sdk):
         view.table.activated.emit(index)
     user = view.user_at(0)
     assert flt.parse(signal.args[0]) == [*clauses, flt.user(user.user)]
-    found = search_all(client, [exp_id], flt.alternatives(flt.parse(signal.args[0])))
+    found = sdk_found(sdk, exp_id, flt.alternatives(flt.parse(signal.args[0])))
     assert len(found) == user.traces
-    assert {(i.state, i.session, i.user) for i in found} == {("OK", session_id, user.user)}
+    assert {(i.state.value, context(i, SESSION_KEY), context(i, USER_KEY)) for i in found} == {
+        ("OK", session_id, user.user)}
 
 
 def test_no_match_says_so(qtbot, view, client, sdk):

@@ -7,6 +7,7 @@ import uuid
 
 import keyring
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 from tests.conftest import PROD_EXPERIMENT
@@ -369,3 +370,100 @@ def test_databricks_auth_choices_show_their_own_fields(manager):
     form.auth_box.setCurrentIndex(form.auth_box.findData("pat"))
     form.kind_box.setCurrentIndex(form.kind_box.findData("mlflow"))
     assert form.auth_box.currentData() == "token"
+
+
+# -- unsaved edits ---------------------------------------------------------------------------
+
+
+def two_workspaces() -> WorkspaceStore:
+    store = WorkspaceStore()
+    store.upsert(Workspace("alpha", "http://127.0.0.1:5001"))
+    store.upsert(Workspace("beta", "http://127.0.0.1:5002"))
+    return store
+
+
+def open_manager(qtbot, store: WorkspaceStore) -> WorkspaceManager:
+    dialog = WorkspaceManager(store, select="alpha")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.form.name_edit.text() == "alpha"
+    return dialog
+
+
+def answer(qtbot, dialog: WorkspaceManager, button: QMessageBox.StandardButton) -> None:
+    """Click `button` in the "unsaved changes" question once it shows (it never blocks)."""
+    def shown() -> list[QMessageBox]:
+        return [b for b in dialog.findChildren(QMessageBox, "unsavedEditsBox") if b.isVisible()]
+    qtbot.waitUntil(lambda: len(shown()) == 1, timeout=5_000)
+    (box,) = shown()
+    assert "alpha" in box.text()
+    box.button(button).click()
+
+
+def no_question(dialog: WorkspaceManager) -> bool:
+    return not any(b.isVisible() for b in dialog.findChildren(QMessageBox, "unsavedEditsBox"))
+
+
+def test_picking_another_workspace_with_unsaved_edits_asks_and_cancel_keeps_them(qtbot):
+    store = two_workspaces()
+    dialog = open_manager(qtbot, store)
+    dialog.form.experiment_edit.setText("edited-experiment")
+    dialog.list.setCurrentRow(1)  # beta
+    answer(qtbot, dialog, QMessageBox.StandardButton.Cancel)
+    assert dialog.form.name_edit.text() == "alpha"
+    assert dialog.form.experiment_edit.text() == "edited-experiment"
+    assert dialog.list.currentItem().text() == "alpha"
+    assert store.get("alpha").default_experiment is None
+
+
+def test_discarding_unsaved_edits_shows_the_picked_workspace_and_saves_nothing(qtbot):
+    store = two_workspaces()
+    dialog = open_manager(qtbot, store)
+    dialog.form.experiment_edit.setText("edited-experiment")
+    dialog.list.setCurrentRow(1)
+    answer(qtbot, dialog, QMessageBox.StandardButton.Discard)
+    assert dialog.form.name_edit.text() == "beta"
+    assert dialog.list.currentItem().text() == "beta"
+    assert store.get("alpha").default_experiment is None
+
+
+def test_saving_unsaved_edits_keeps_them_then_shows_the_picked_workspace(qtbot):
+    store = two_workspaces()
+    dialog = open_manager(qtbot, store)
+    dialog.form.experiment_edit.setText("edited-experiment")
+    dialog.list.setCurrentRow(1)
+    with qtbot.waitSignal(dialog.workspaces_changed, timeout=20_000):
+        answer(qtbot, dialog, QMessageBox.StandardButton.Save)
+    qtbot.waitUntil(lambda: dialog.form.name_edit.text() == "beta", timeout=5_000)
+    assert dialog.list.currentItem().text() == "beta"
+    assert WorkspaceStore().get("alpha").default_experiment == "edited-experiment"
+
+
+def test_escape_with_unsaved_edits_asks_and_cancel_keeps_the_dialog_open(qtbot):
+    dialog = open_manager(qtbot, two_workspaces())
+    dialog.form.reviewer_edit.setText("someone@example.com")
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    answer(qtbot, dialog, QMessageBox.StandardButton.Cancel)
+    assert dialog.isVisible()
+    assert dialog.form.reviewer_edit.text() == "someone@example.com"
+
+
+def test_closing_with_unsaved_edits_and_discarding_closes_without_saving(qtbot):
+    store = two_workspaces()
+    dialog = open_manager(qtbot, store)
+    dialog.form.reviewer_edit.setText("someone@example.com")
+    with qtbot.waitSignal(dialog.rejected, timeout=5_000):
+        dialog.close()
+        answer(qtbot, dialog, QMessageBox.StandardButton.Discard)
+    assert not dialog.isVisible()
+    assert store.get("alpha").reviewer is None
+
+
+def test_without_edits_switching_and_escape_never_ask(qtbot):
+    dialog = open_manager(qtbot, two_workspaces())
+    dialog.list.setCurrentRow(1)
+    assert no_question(dialog)
+    assert dialog.form.name_edit.text() == "beta"
+    with qtbot.waitSignal(dialog.rejected, timeout=5_000):
+        qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    assert no_question(dialog)

@@ -174,6 +174,28 @@ class ExperimentSearcher(Protocol):
                            ) -> tuple[list[Experiment], str | None]: ...
 
 
+class WorkspaceSearcher(TraceSearcher, ExperimentSearcher, Protocol):
+    """What a search across every experiment of a workspace needs."""
+
+
+# Experiments per trace search when a lookup spans a whole workspace (one query each).
+EXPERIMENTS_PER_QUERY = 100
+
+
+def find_by_client_request_id_everywhere(client: WorkspaceSearcher, client_request_id: str,
+                                         token: CancelToken | None = None
+                                         ) -> tuple[list[TraceInfo], list[Experiment]]:
+    """The traces recorded under this client request id in any active experiment of the
+    workspace (newest first), and the experiments that were searched."""
+    experiments = [e for page in iter_experiments(client, token=token) for e in page]
+    found: list[TraceInfo] = []
+    for start in range(0, len(experiments), EXPERIMENTS_PER_QUERY):
+        ids = [e.experiment_id for e in experiments[start:start + EXPERIMENTS_PER_QUERY]]
+        found.extend(find_by_client_request_id(client, ids, client_request_id, token))
+    found.sort(key=lambda t: (-t.request_time_ms, t.trace_id))
+    return found, experiments
+
+
 def experiment_name_filter(text: str) -> str | None:
     """The server-side filter for experiment names containing `text`, ignoring case (None for
     blank text). `%` and `_` in `text` act as wildcards: the server has no escape for them."""

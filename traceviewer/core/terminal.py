@@ -27,6 +27,19 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code <= 0xFF else f"<U+{code:04X}>"
 
 
+# _UNSAFE, keeping newline and tab: text shown on several lines (a label, a tooltip).
+_UNSAFE_MULTILINE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f"
+                               + "".join(sorted(BIDI_CONTROLS)) + "]")
+
+
+def neutralize_bidi(text: object, *, one_line: bool = True) -> str:
+    """`text` for a GUI: bidi controls (which reorder what follows: `tr-abc` read backwards)
+    and C0/C1 controls and DEL shown as the visible escapes `printable` uses. With
+    `one_line=False`, newlines and tabs stay (multi-line labels and tooltips)."""
+    text = text if isinstance(text, str) else str(text)
+    return (_UNSAFE if one_line else _UNSAFE_MULTILINE).sub(_escape, text)
+
+
 def printable(text: object) -> str:
     """`text` (any value, as `str()` shows it) with every C0/C1 control, DEL and bidi control
     replaced by a visible escape; other text, including non-Latin scripts, is unchanged."""

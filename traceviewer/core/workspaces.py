@@ -82,6 +82,12 @@ class Workspace:
             raise ConfigError(f"Workspace '{self.name}' uses basic auth: it needs a username.")
 
     @property
+    def tls_unverified(self) -> bool:
+        """TLS certificate verification is off (and no CA bundle is given): the GUI's status
+        bar and every CLI command say so."""
+        return not self.verify_tls and not self.ca_bundle
+
+    @property
     def needs_secret(self) -> bool:
         """Whether the workspace may keep a secret in the keyring: a token, password or client
         secret the user enters, or the refresh token of a Databricks sign-in."""

@@ -34,8 +34,10 @@ from traceviewer.ui.about import AboutDialog
 from traceviewer.ui.browse.browser import TraceBrowser
 from traceviewer.ui.browse.experiments import ExperimentsPanel
 from traceviewer.ui.browse.export_dialog import ExportDialog
+from traceviewer.ui.common import palette
 from traceviewer.ui.common.banner import ErrorBanner
 from traceviewer.ui.common.tasks import TaskRunner, activity
+from traceviewer.ui.overview.overview_view import OverviewView
 from traceviewer.ui.review.assessments import AssessmentsPanel
 from traceviewer.ui.review.outbox_status import OutboxSender, OutboxStatus
 from traceviewer.ui.review.review_panel import ReviewPanel
@@ -48,6 +50,17 @@ from traceviewer.ui.workspaces.workspace_manager import WorkspaceManager
 TRACE_FILES = "Trace JSON (*.json);;All files (*)"
 
 log = logging.getLogger(__name__)
+
+
+def searched(experiments: list[Experiment], shown: int = 5) -> str:
+    """'the 3 experiments of this workspace (a, b, c)', naming at most `shown` of them."""
+    if not experiments:
+        return "this workspace (it has no experiments)"
+    names = ", ".join(e.name for e in experiments[:shown])
+    if len(experiments) > shown:
+        names += f" and {len(experiments) - shown} more"
+    count = "the experiment" if len(experiments) == 1 else f"all {len(experiments)} experiments"
+    return f"{count} of this workspace ({names})"
 
 
 def settings() -> QSettings:
@@ -87,8 +100,11 @@ class MainWindow(QMainWindow):
         self.experiments = ExperimentsPanel()
         self.experiments.experiment_selected.connect(self._on_experiment_selected)
         self.experiments.failed.connect(
-            lambda exc: self.banner.show_error(exc, retry=self.experiments.model.retry))
+            lambda exc: self.banner.show_error(exc, retry=self.experiments.model.retry,
+                                               source="experiments"))
         self.experiments.model.page_loaded.connect(self._select_pending_experiment)
+        self.experiments.model.page_loaded.connect(
+            lambda _n: self.banner.succeeded("experiments"))
         self.browser = TraceBrowser(self.app_model)
         self.browser.trace_activated.connect(lambda info: self.open_trace(info.trace_id))
         self.app_model.source_changed.connect(self._query_changed)
@@ -105,6 +121,13 @@ class MainWindow(QMainWindow):
         self.assessments = AssessmentsPanel(self.outbox_sender, self.app_model)
         self.trace_view = TraceView(assessments=self.assessments)
         self.trace_view.trace_shown.connect(self._show_assessments)
+        # Assessments are always fresh: a re-read trace info reaches the editor, and what the
+        # editors show (with the outbox's writes) reaches that trace's row of the table.
+        self.trace_view.info_read.connect(self.assessments.show_read)
+        for panel in (self.assessments, self.review.earlier):
+            panel.info_changed.connect(self.browser.model.replace_row)
+        # A trace that opens is the lookup's next success (whichever way it was opened).
+        self.trace_view.trace_shown.connect(lambda _t: self.banner.succeeded("lookup"))
         self.trace_view.status_message.connect(
             lambda text: self.statusBar().showMessage(text, 8000))
         self.tabs = QTabWidget()
@@ -114,6 +137,9 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.users, "Users")
         self.tabs.addTab(self.trace_view, "Trace")
         self.tabs.addTab(self.review, "Review")
+        self.overview = OverviewView(self.app_model)
+        self.overview.open_table.connect(lambda: self.tabs.setCurrentWidget(self.browser))
+        self.tabs.addTab(self.overview, "Overview")
         self.tabs.currentChanged.connect(self._tab_changed)
         for i in range(self.tabs.count()):
             self.tabs.setTabToolTip(i, f"Ctrl+{i + 1}")
@@ -154,6 +180,14 @@ class MainWindow(QMainWindow):
         activity.unhandled_failure.connect(self._show_unhandled)
         self.statusBar().addPermanentWidget(OutboxStatus(self.outbox_sender))
         self.statusBar().addPermanentWidget(self.busy)
+        self.tls_warning = QLabel("TLS NOT VERIFIED")
+        self.tls_warning.setObjectName("tlsWarning")
+        palette.set_style(self.tls_warning, "#tlsWarning { color: $ERROR_TEXT; background: "
+                                            "$ERROR_BG; border: 1px solid $ERROR_BORDER; "
+                                            "border-radius: 3px; padding: 0 4px; "
+                                            "font-weight: bold; }")
+        self.tls_warning.hide()
+        self.statusBar().addPermanentWidget(self.tls_warning)
         self.statusBar().addPermanentWidget(self.connection_label)
 
         focus_experiments = QAction(self, shortcut=QKeySequence("Ctrl+K"))
@@ -200,8 +234,10 @@ class MainWindow(QMainWindow):
         try:
             names = [ws.name for ws in self.store.list()]
         except ConfigError as exc:  # a damaged config: kept aside, the message says where
-            self.banner.show_error(str(exc))
+            self.banner.show_error(str(exc), source="config")
             names = []
+        else:
+            self.banner.succeeded("config")
         last = self.memory.current
         target = select if select in names else (last if last in names else None)
         if target is None and names:
@@ -273,6 +309,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Trace Viewer")
         self.app_model.set_workspace(workspace)
         self.experiments.set_client(None)
+        self.tls_warning.hide()
         if workspace is None:
             self.connection_label.setText("No workspace")
             return
@@ -301,6 +338,12 @@ class MainWindow(QMainWindow):
         workspace = self.app_model.workspace
         assert workspace is not None
         self.connection_label.setText(f"{workspace.host} · {shown}")
+        self.banner.succeeded("connect")
+        self.tls_warning.setVisible(workspace.tls_unverified)
+        self.tls_warning.setToolTip(
+            f"TLS certificate verification is off for workspace '{workspace.name}': anyone on "
+            "the network path can read or change what is sent, credentials included. Give it a "
+            "CA bundle or turn verification back on (Workspace > Manage workspaces).")
         if self._pending_experiment is None:
             self._pending_experiment = (self.memory.get(workspace.name).last_experiment
                                         or workspace.default_experiment)
@@ -313,7 +356,7 @@ class MainWindow(QMainWindow):
         host = self.app_model.workspace.host if self.app_model.workspace else "the server"
         self.connection_label.setText(f"Not connected to {host}")
         self.banner.show_error(f"Cannot connect: {exc}", retry=lambda: self._connect_to(
-            self.app_model.workspace))
+            self.app_model.workspace), source="connect")
 
     # Experiments
     def open_experiment(self, name_or_id: str) -> None:
@@ -448,24 +491,33 @@ class MainWindow(QMainWindow):
             self.open_by_id(text.strip())
 
     def open_by_id(self, text: str) -> None:
-        """Open a trace by id; anything else is looked up as a client request id in the
-        current experiment."""
-        client, experiment = self.app_model.client, self.app_model.experiment
-        if text.startswith("tr-") or client is None or experiment is None:
+        """Open a trace by id; anything else is looked up as a client request id in every
+        experiment of the workspace (a miss names the experiments searched)."""
+        client = self.app_model.client
+        if text.startswith("tr-") or client is None:
             self.open_trace(text)
             return
 
-        def found(infos: list[TraceInfo]) -> None:
+        def found(result: tuple[list[TraceInfo], list[Experiment]]) -> None:
+            infos, experiments = result
             if infos:
+                self.banner.succeeded("lookup")
                 self.open_trace(infos[0].trace_id)
-            else:
-                self.banner.show_error(f"No trace with client request ID {text!r} in "
-                                       f"{experiment.name}.")
+                if len(infos) > 1:
+                    self.statusBar().showMessage(
+                        f"{len(infos)} traces have client request ID {text!r}: showing the "
+                        "newest.", 8000)
+                return
+            self.banner.show_error(f"No trace with client request ID {text!r} in "
+                                   f"{searched(experiments)}.", source="lookup")
 
+        self.statusBar().showMessage(f"Looking up client request ID {text!r} in every "
+                                     "experiment…", 8000)
         self._lookup.start(
-            lambda token: search.find_by_client_request_id(
-                client, [experiment.experiment_id], text, token),
-            found, lambda exc: self.banner.show_error(f"Looking up {text!r} failed: {exc}"))
+            lambda token: search.find_by_client_request_id_everywhere(client, text, token),
+            found, lambda exc: self.banner.show_error(f"Looking up {text!r} failed: {exc}",
+                                                      retry=lambda: self.open_by_id(text),
+                                                      source="lookup"))
 
     # Layout memory
     def _restore_layout(self) -> None:

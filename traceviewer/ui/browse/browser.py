@@ -161,6 +161,7 @@ class TraceBrowser(QWidget):
 
         self.model.loading_changed.connect(self._update_status)
         self.model.page_loaded.connect(lambda _n: self._update_status())
+        self.model.page_loaded.connect(lambda _n: self.banner.succeeded("traces"))
         self.model.failed.connect(self._on_failed)
         self._timer = QTimer(self, interval=AUTO_REFRESH_MS)
         self._timer.timeout.connect(self._check_new)
@@ -302,9 +303,10 @@ class TraceBrowser(QWidget):
         kept = len(self.model.rows)
         suffix = f" The {kept} traces already loaded stay." if kept else ""
         if isinstance(exc, BadFilter):
-            self.banner.show_error(f"The server rejected the filter: {exc}")
+            self.banner.show_error(f"The server rejected the filter: {exc}", source="traces")
         else:
-            self.banner.show_error(f"Loading traces failed: {exc}{suffix}", retry=self.model.retry)
+            self.banner.show_error(f"Loading traces failed: {exc}{suffix}", retry=self.model.retry,
+                                   source="traces")
         self._update_status()
 
     # -- sorting -------------------------------------------------------------------------

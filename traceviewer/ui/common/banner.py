@@ -32,15 +32,30 @@ class ErrorBanner(QFrame):
         layout.addWidget(self.retry_button)
         layout.addWidget(close)
         self._retry: Callable[[], None] | None = None
+        self.source: str | None = None
         self.retry_button.clicked.connect(self._on_retry)
         self.hide()
 
-    def show_error(self, message: str | Exception, retry: Callable[[], None] | None = None):
-        """Show `message` (secrets masked); `retry` re-runs what failed."""
+    def show_error(self, message: str | Exception, retry: Callable[[], None] | None = None,
+                   *, source: str = "") -> None:
+        """Show `message` (secrets masked); `retry` re-runs what failed. `source` names the
+        action that failed, so its next success can take the banner away (`succeeded`)."""
         self.label.setText(redact(str(message)))
         self._retry = retry
+        self.source = source
         self.retry_button.setVisible(retry is not None)
         self.show()
+
+    def succeeded(self, source: str = "") -> None:
+        """The action `source` worked this time: a failure of it no longer stands. The
+        banner of another action's failure stays."""
+        if self.source == source:
+            self.hide()
+
+    def setVisible(self, visible: bool) -> None:
+        if not visible:
+            self.source = None  # a hidden banner stands for no failure
+        super().setVisible(visible)
 
     def _on_retry(self) -> None:
         self.hide()

@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 
 from traceviewer.core.paging import StreamCursor, TokenCursor
+from traceviewer.core.terminal import neutralize_bidi
 from traceviewer.ui.common.plain import plain_tooltip
 from traceviewer.ui.common.tasks import TaskRunner
 
@@ -88,6 +89,19 @@ class PagedModel(QAbstractTableModel):
     def row_at(self, row: int) -> Any:
         return self.rows[row]
 
+    def replace_row(self, fresh: Any) -> bool:
+        """Show `fresh` in place of the loaded row with the same key (a re-read trace info);
+        False when no such row is loaded (or the model has no key)."""
+        if self._key is None:
+            return False
+        wanted = self._key(fresh)
+        for i, row in enumerate(self.rows):
+            if self._key(row) == wanted:
+                self.rows[i] = fresh
+                self.dataChanged.emit(self.index(i, 0), self.index(i, len(self.columns) - 1))
+                return True
+        return False
+
     def _load(self) -> None:
         cursor = self._cursor
         assert cursor is not None
@@ -148,4 +162,6 @@ class PagedModel(QAbstractTableModel):
         if role == _TOOLTIP and column.tooltip is None:
             return None
         row = self.rows[index.row()]
-        return column.text(row) if role == _DISPLAY else plain_tooltip(column.tooltip(row))
+        if role == _DISPLAY:  # untrusted text: bidi and control characters shown, not obeyed
+            return neutralize_bidi(column.text(row))
+        return plain_tooltip(column.tooltip(row))

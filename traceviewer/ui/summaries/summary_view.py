@@ -25,6 +25,7 @@ from traceviewer.core.aggregate import Aggregator, Update
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.fmt import plural
 from traceviewer.core.search import MAX_PAGE_SIZE, TraceSearcher, iter_traces
+from traceviewer.core.terminal import neutralize_bidi
 from traceviewer.ui.common.banner import ErrorBanner
 from traceviewer.ui.common.plain import plain_tooltip
 from traceviewer.ui.common.tasks import TaskRunner
@@ -90,8 +91,8 @@ class SummaryModel(QAbstractTableModel):
         if not index.isValid():
             return None
         column, item = self.columns[index.column()], self.rows[index.row()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return column.text(item)
+        if role == Qt.ItemDataRole.DisplayRole:  # untrusted: bidi and controls made visible
+            return neutralize_bidi(column.text(item))
         if role == SORT_ROLE:
             return (column.sort_value or column.text)(item)
         if role == Qt.ItemDataRole.ToolTipRole and column.tooltip is not None:

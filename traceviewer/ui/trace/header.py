@@ -1,5 +1,5 @@
 """The header of the trace detail view: name, ids, state, duration, tokens, session, user,
-tags and markers (running, partial, cached)."""
+tags and markers (running, partial, duplicate spans merged, cached)."""
 
 from __future__ import annotations
 
@@ -45,14 +45,16 @@ class TraceHeader(QFrame):
         for label in (self.trace_id, self.request_id):
             label.setWordWrap(False)  # ids are copied, never broken across lines
         copy_trace = QToolButton(text="Copy", toolTip="Copy the trace id")
-        copy_trace.clicked.connect(lambda: copy_text(self.trace_id.text()))
+        self._ids = ("", "")  # as the server sent them (the labels show them neutralised)
+        copy_trace.clicked.connect(lambda: copy_text(self._ids[0]))
         self.copy_request = QToolButton(text="Copy", toolTip="Copy the client request id")
-        self.copy_request.clicked.connect(lambda: copy_text(self.request_id.text()))
+        self.copy_request.clicked.connect(lambda: copy_text(self._ids[1]))
         self.state = _chip("", palette.CHIP_OK, "Trace state")
         self.in_progress = _chip("in progress", palette.CHIP_WARNING,
                                  "The trace is still running: spans may be missing. Reload "
                                  "(F5) to see more.")
         self.partial = _chip("", palette.CHIP_WARNING, "")
+        self.duplicates = _chip("", palette.CHIP_WARNING, "")
         self.cached = _chip("", palette.CHIP_INFO, "Shown from the local cache. Reload (F5) to "
                                                   "fetch it from the server again.")
         self.facts = plain_label()
@@ -67,7 +69,7 @@ class TraceHeader(QFrame):
         ids.addStretch(1)
         top = QHBoxLayout()
         top.addWidget(self.title)
-        for chip in (self.state, self.in_progress, self.partial, self.cached):
+        for chip in (self.state, self.in_progress, self.partial, self.duplicates, self.cached):
             top.addWidget(chip)
         top.addStretch(1)
         layout = QVBoxLayout(self)
@@ -83,6 +85,7 @@ class TraceHeader(QFrame):
         info = trace.info
         self.title.setText(info.name or (trace.spans[0].name if trace.spans else "(no spans)"))
         self.trace_id.setText(info.trace_id)
+        self._ids = (info.trace_id, info.client_request_id or "")
         self.request_id.setText(info.client_request_id or "—")
         self.copy_request.setEnabled(bool(info.client_request_id))
         ok = info.state == "OK"
@@ -96,6 +99,14 @@ class TraceHeader(QFrame):
             self.partial.setText(f"partial: {len(trace.spans):,} of {expected:,} spans")
             self.partial.setToolTip("The server recorded more spans than it returned (still "
                                     "exporting, or lost). Reload (F5) later.")
+        self.duplicates.setVisible(trace.duplicates > 0)
+        if trace.duplicates:
+            spans = "span" if trace.duplicates == 1 else "spans"
+            self.duplicates.setText(f"{trace.duplicates:,} duplicate {spans} merged")
+            self.duplicates.setToolTip(
+                f"The server sent {trace.duplicates:,} more {spans} with a span id another span "
+                "already had (a span exported twice). One span is shown per id: the finished "
+                "copy, else the later one.")
         self.cached.setVisible(cached_at is not None)
         if cached_at is not None:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(cached_at))

@@ -7,13 +7,17 @@ connection test."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QHBoxLayout,
+    QLineEdit,
     QListWidget,
     QMessageBox,
     QPushButton,
@@ -60,14 +64,17 @@ class WorkspaceManager(QDialog):
         self._tester = TaskRunner(self)
         self._signer = WriteRunner(self)
         self._sign_in_cancel: CancelToken | None = None
+        # The form as it was filled (None: never saved, like a duplicate), to tell edits.
+        self._filled: tuple[object, ...] | None = None
+        self._asking = False  # the "unsaved edits" question is open
 
         self.list = QListWidget()
         self.list.setObjectName("workspaceList")
-        self.list.currentTextChanged.connect(self._on_selected)
+        self.list.currentTextChanged.connect(self._on_list_changed)
         self.add_button = QPushButton("Add")
-        self.add_button.clicked.connect(self.new_workspace)
+        self.add_button.clicked.connect(lambda: self.ask_before_leaving(self.new_workspace))
         self.duplicate_button = QPushButton("Duplicate")
-        self.duplicate_button.clicked.connect(self.duplicate)
+        self.duplicate_button.clicked.connect(lambda: self.ask_before_leaving(self.duplicate))
         self.remove_button = QPushButton("Remove…")
         self.remove_button.clicked.connect(self.confirm_remove)
         buttons = QHBoxLayout()
@@ -85,7 +92,7 @@ class WorkspaceManager(QDialog):
         self.message.setObjectName("workspaceMessage")
         self.save_button = QPushButton("Save")
         self.save_button.setDefault(True)
-        self.save_button.clicked.connect(self.save)
+        self.save_button.clicked.connect(lambda: self.save())
         self.test_button = QPushButton("Test connection")
         self.test_button.clicked.connect(self.test_connection)
         actions = QHBoxLayout()
@@ -131,8 +138,77 @@ class WorkspaceManager(QDialog):
         if target is None:
             self.new_workspace()
         else:
-            self.list.setCurrentRow(names.index(target))
+            self._show_in_list(target)
             self._on_selected(target)
+
+    def _on_list_changed(self, name: str) -> None:
+        """The user picked another workspace in the list: edits of this one are saved or
+        discarded first, as the user says (Cancel stays here)."""
+        if not name or not self.has_unsaved_edits():
+            self._on_selected(name)
+            return
+        self._show_in_list(self._original)  # until the user has answered
+
+        def go() -> None:
+            self._show_in_list(name)
+            self._on_selected(name)
+        self.ask_before_leaving(go)
+
+    def _show_in_list(self, name: str | None) -> None:
+        self.list.blockSignals(True)
+        items = self.list.findItems(name, Qt.MatchFlag.MatchExactly) if name else []
+        if items:
+            self.list.setCurrentItem(items[0])
+        else:
+            self.list.setCurrentRow(-1)
+            self.list.clearSelection()
+        self.list.blockSignals(False)
+
+    # Unsaved edits
+    def _form_state(self) -> tuple[object, ...]:
+        form = self.form
+        return (tuple(edit.text() for edit in form.findChildren(QLineEdit)),
+                tuple(box.currentData() for box in form.findChildren(QComboBox)),
+                tuple(box.isChecked() for box in form.findChildren(QCheckBox)))
+
+    def has_unsaved_edits(self) -> bool:
+        """The form differs from the workspace it shows (or shows one never saved)."""
+        return self._filled is None or self._form_state() != self._filled
+
+    def ask_before_leaving(self, then: Callable[[], None]) -> None:
+        """Run `then` (which leaves the form) now if nothing is unsaved; else ask Save /
+        Discard / Cancel without blocking: Save runs `then` once the save worked, Discard
+        runs it at once, Cancel keeps editing."""
+        if not self.has_unsaved_edits():
+            then()
+            return
+        if self._asking:
+            return
+        name = self.form.name_edit.text().strip() or "the new workspace"
+        box = QMessageBox(QMessageBox.Icon.Warning, "Unsaved changes",
+                          f"Save the changes to '{name}'?",
+                          QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                          | QMessageBox.StandardButton.Cancel, self)
+        box.setObjectName("unsavedEditsBox")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.setInformativeText("Discarding loses what was typed, a secret included.")
+        box.setDefaultButton(QMessageBox.StandardButton.Save)
+        box.setEscapeButton(QMessageBox.StandardButton.Cancel)
+        self._asking = True
+
+        def answered(result: int) -> None:
+            self._asking = False
+            if result == QMessageBox.StandardButton.Save:
+                self.save(then=then)
+            elif result == QMessageBox.StandardButton.Discard:
+                then()
+        box.finished.connect(answered)
+        box.open()
+
+    def reject(self) -> None:
+        """Close and Esc (and the window's close button) ask about unsaved edits first."""
+        self.ask_before_leaving(super().reject)
 
     def _on_selected(self, name: str) -> None:
         if not name:
@@ -148,6 +224,7 @@ class WorkspaceManager(QDialog):
               name: str | None) -> None:
         self._original, self._secret_owner = original, secret_owner
         self.form.fill(ws, name)
+        self._filled = self._form_state()
         self.steps.clear()
         self._tester.cancel()
         self.message.show_message("")
@@ -200,11 +277,12 @@ class WorkspaceManager(QDialog):
         # A refresh token is not copied: each sign-in keeps its own (they rotate).
         self._edit(source, original=None, secret_owner=source.name if source.enters_secret
                    else None, name=copy)
+        self._filled = None  # a copy is unsaved until it is saved
 
     # Saving and removing
-    def save(self) -> None:
+    def save(self, then: Callable[[], None] | None = None) -> None:
         """Save the form: rename if the name changed, secret to the keyring (or, if the user
-        chooses it when no keyring works, session memory)."""
+        chooses it when no keyring works, session memory); `then` runs once it is saved."""
         try:
             ws = self.form.workspace()
         except ConfigError as exc:
@@ -230,13 +308,16 @@ class WorkspaceManager(QDialog):
 
         self.message.show_message("Saving…")
         self.save_button.setEnabled(False)
-        save_with_session_fallback(self, self._writer, write, self._on_saved, self._on_failed)
+        save_with_session_fallback(self, self._writer, write,
+                                   lambda name: self._on_saved(name, then), self._on_failed)
 
-    def _on_saved(self, name: str) -> None:
+    def _on_saved(self, name: str, then: Callable[[], None] | None = None) -> None:
         self.save_button.setEnabled(True)
         self.reload(name)
         self.message.show_message(f"Saved workspace '{name}'.")
         self.workspaces_changed.emit(name)
+        if then is not None:
+            then()
 
     def _on_failed(self, exc: Exception) -> None:
         self.save_button.setEnabled(True)
