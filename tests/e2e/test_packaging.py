@@ -18,6 +18,7 @@ from PySide6.QtGui import QImage
 
 from tests.conftest import PROD_EXPERIMENT, experiment_id
 from traceviewer import __version__
+from traceviewer.core import tls
 from traceviewer.resources import APP_ID, ICON_SIZES, REQUIRED
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,8 +118,9 @@ def test_installed_app_renders_a_real_trace_in_the_detail_view(installed, sdk, t
 def test_installed_launcher_passes_its_self_test(installed):
     result = installed.run("--self-test")
     assert result.returncode == 0, result.stdout + result.stderr
-    # The checks ran on the installed copy (its resources, its CA bundle), not the checkout's.
+    # The checks ran on the installed copy (its resources), not the checkout's; certificates
+    # are the operating system's, through the bundled truststore.
     bundle = installed.root / "opt" / "traceviewer" / "_internal"
     assert f"bundled resources: {len(REQUIRED)} files in {bundle / 'resources'}" in result.stdout
-    assert f"CA certificates from {bundle / 'certifi'}" in result.stdout
+    assert f"{tls.TRUST_STORE} (" in result.stdout and "via truststore" in result.stdout
     assert "self-test passed" in result.stdout
