@@ -83,8 +83,8 @@ def search_ids(cli, name: str, *flags: str) -> list[str]:  # noqa: F811
 
 @pytest.mark.keyring
 @pytest.mark.parametrize("auth", ["pat", "oauth-m2m", "oauth-u2m"])
-def test_search_by_user_and_session_equals_the_sdk(cli, cleanup, databricks_standin,  # noqa: F811
-                                                   sdk, prod, prod_infos, tmp_path, auth):
+def test_search_by_user_session_and_client_request_id_equals_the_sdk(
+        cli, cleanup, databricks_standin, sdk, prod, prod_infos, tmp_path, auth):  # noqa: F811
     name = add_workspace(cli, databricks_standin, auth, tmp_path, cleanup)
     user = next(i.tags["mlflow.trace.user"] for i in prod_infos if "mlflow.trace.user" in i.tags)
     session = next(i.tags["mlflow.trace.session"] for i in prod_infos
@@ -95,6 +95,12 @@ def test_search_by_user_and_session_equals_the_sdk(cli, cleanup, databricks_stan
     assert by_user == sdk_union(sdk, prod, f"{USER_TAG} = '{user}'", f"{USER_META} = '{user}'")
     assert by_session == sdk_union(sdk, prod, f"{SESSION_TAG} = '{session}'",
                                    f"{SESSION_META} = '{session}'")
+    request = next(i.client_request_id for i in prod_infos if i.client_request_id)
+    by_request = search_ids(cli, name, "--client-request-id", request)
+    assert by_request == [t.info.trace_id for t in sdk.search_traces(
+        locations=[prod], filter_string=f"client_request_id = '{request}'", max_results=500,
+        include_spans=False)]
+    assert by_request
 
 
 @pytest.mark.keyring
