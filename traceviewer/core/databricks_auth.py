@@ -13,6 +13,7 @@ nothing themselves). Every secret is registered with `redact` as soon as it is r
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import http.server
 import logging
@@ -29,8 +30,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
-from databricks.sdk.config import Config
-from databricks.sdk.credentials_provider import CredentialsProvider, CredentialsStrategy
 
 from traceviewer.core import keychain, tls
 from traceviewer.core.cancel import CancelToken
@@ -43,6 +42,12 @@ from traceviewer.core.errors import (
     TraceViewerError,
 )
 from traceviewer.core.redact import redact, register_secret
+
+# databricks-sdk takes ~2 s to import: loaded when a Databricks workspace is first used, not
+# when the app starts.
+if TYPE_CHECKING:
+    from databricks.sdk.config import Config
+    from databricks.sdk.credentials_provider import CredentialsProvider, CredentialsStrategy
 
 if TYPE_CHECKING:
     from traceviewer.core.client import RestClient
@@ -95,23 +100,35 @@ class Resolved:
     config: Config | None = field(default=None, repr=False, compare=False)
 
 
-class _Capture(CredentialsStrategy):
-    """Stands in for the SDK's credential chain while a Config resolves: it notes the auth type
-    the environment or profile asked for and signs nothing (the SDK's external-browser provider
-    would write its plaintext token cache)."""
+@functools.cache
+def _capture_class() -> type[CredentialsStrategy]:
+    from databricks.sdk.credentials_provider import CredentialsStrategy
 
-    def __init__(self) -> None:
-        self.requested: str | None = None
+    class _Capture(CredentialsStrategy):
+        """Stands in for the SDK's credential chain while a Config resolves: it notes the auth
+        type the environment or profile asked for and signs nothing (the SDK's external-browser
+        provider would write its plaintext token cache)."""
 
-    def auth_type(self) -> str:
-        return "traceviewer"
+        requested: str | None = None
 
-    def __call__(self, cfg: Config) -> CredentialsProvider:
-        self.requested = cfg.auth_type
-        return dict
+        def auth_type(self) -> str:
+            return "traceviewer"
+
+        def __call__(self, cfg: Config) -> CredentialsProvider:
+            self.requested = cfg.auth_type
+            return dict
+
+    return _Capture
+
+
+def _capture() -> Any:
+    """A fresh `_Capture` strategy (its `requested` is read after a Config resolved)."""
+    return _capture_class()()
 
 
 def _sdk_config(strategy: CredentialsStrategy | None, **kwargs: Any) -> Config:
+    from databricks.sdk.config import Config
+
     values = {k: v for k, v in kwargs.items() if v is not None}
     try:
         return Config(credentials_strategy=strategy, retry_timeout_seconds=_SDK_TIMEOUT_S,
@@ -127,7 +144,7 @@ def resolve(*, host: str | None = None, profile: str | None = None,
     arguments, the environment (DATABRICKS_HOST, DATABRICKS_TOKEN, DATABRICKS_CLIENT_ID/_SECRET,
     DATABRICKS_CONFIG_PROFILE, DATABRICKS_AUTH_TYPE) and `~/.databrickscfg`. ConfigError when it
     names no host or no way to sign in."""
-    capture = _Capture()
+    capture = _capture()
     cfg = _sdk_config(capture, host=host, profile=profile, auth_type=auth_type)
     register_secret(cfg.token)
     register_secret(cfg.client_secret)
@@ -164,7 +181,7 @@ class Endpoints:
 def discover_endpoints(host: str, discovery_url: str | None = None) -> Endpoints:
     """The OAuth endpoints of `host`, as databricks-sdk discovers them (host metadata, then the
     OIDC discovery document)."""
-    cfg = _sdk_config(_Capture(), host=host, discovery_url=discovery_url,
+    cfg = _sdk_config(_capture(), host=host, discovery_url=discovery_url,
                       auth_type="oauth-m2m")
     try:
         found = cfg.databricks_oidc_endpoints
