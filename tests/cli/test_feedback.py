@@ -11,6 +11,7 @@ from tests.conftest import PROD_EXPERIMENT, experiment_id
 from tests.core.test_outbox import labels, unique_name
 from traceviewer.cli import main
 from traceviewer.cli.feedback import EXIT_QUEUED
+from traceviewer.core import paths
 from traceviewer.core.client import RestClient
 from traceviewer.core.outbox import Outbox
 from traceviewer.core.workspaces import Workspace, WorkspaceStore
@@ -156,3 +157,33 @@ def test_feedback_add_help_documents_the_queued_exit_status(capsys):
         main(["feedback", "add", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
     assert f"{EXIT_QUEUED} queued" in help_text and "0 saved" in help_text
+
+
+def _garbage_outbox() -> bytes:
+    garbage = b"\x00not an outbox\xff" * 300
+    path = paths.data_dir() / "outbox.sqlite3"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(garbage)
+    return garbage
+
+
+def test_feedback_add_on_a_garbage_outbox_names_where_it_was_moved_and_still_saves(
+        cli, sdk, mlflow_server, traces):
+    garbage = _garbage_outbox()
+    trace_id, name = traces[5].trace_id, unique_name()
+    code, out, err = cli("feedback", "add", trace_id, "--host", mlflow_server.url,
+                         "--name", name, "--value", "true", "--source-id", REVIEWER)
+    (aside,) = paths.data_dir().glob("outbox.sqlite3.corrupt-*")
+    assert aside.read_bytes() == garbage  # kept as it was
+    assert f"moved aside to {aside}" in err and "new outbox" in err
+    assert code == 0 and out.startswith(f"Saved {name} = yes on {trace_id}")
+    assert [a.value for a in labels(sdk, trace_id, name)] == [True]
+
+
+@pytest.mark.parametrize("command", [("outbox", "status"), ("outbox", "flush")])
+def test_outbox_commands_on_a_garbage_outbox_name_where_it_was_moved(cli, command):
+    _garbage_outbox()
+    code, out, err = cli(*command)
+    (aside,) = paths.data_dir().glob("outbox.sqlite3.corrupt-*")
+    assert f"moved aside to {aside}" in err
+    assert code == 0 and ("0 pending" in out or "Nothing left to send" in out)

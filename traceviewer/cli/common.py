@@ -1,5 +1,5 @@
 """What the server commands share: choosing the server (`--workspace NAME` or `--host URL`) and
-opening a `RestClient` for it."""
+opening a `RestClient` for it; opening the outbox."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from traceviewer.core.auth import Auth
 from traceviewer.core.client import RestClient, normalize_host
 from traceviewer.core.databricks_auth import env_auth
 from traceviewer.core.errors import UsageError
+from traceviewer.core.outbox import Outbox
 from traceviewer.core.terminal import printable
 from traceviewer.core.workspaces import (
     KINDS,
@@ -89,6 +90,15 @@ def _databricks_client(host: str | None) -> RestClient:
     """A Databricks workspace signed in from the environment or ~/.databrickscfg."""
     found_host, auth = env_auth(normalize_host(host) if host else None)
     return RestClient(found_host, auth, kind="databricks")
+
+
+def open_outbox() -> Outbox:
+    """The outbox; when it was damaged and moved aside, says so on stderr (naming where it was
+    moved) before the command goes on with the new one."""
+    outbox = Outbox()
+    if outbox.set_aside:
+        print(f"traceviewer: {printable(outbox.set_aside)}", file=sys.stderr)
+    return outbox
 
 
 def table_line(cells: Sequence[str | None], widths: Sequence[int]) -> str:

@@ -10,13 +10,19 @@ import json
 import os
 import sys
 
-from traceviewer.cli.common import add_server_args, client_from_args, output_to_pipe, table_line
+from traceviewer.cli.common import (
+    add_server_args,
+    client_from_args,
+    open_outbox,
+    output_to_pipe,
+    table_line,
+)
 from traceviewer.core import fmt, search
 from traceviewer.core.client import RestClient
 from traceviewer.core.databricks_auth import current_user
 from traceviewer.core.errors import NotFound, UsageError
 from traceviewer.core.model import Assessment
-from traceviewer.core.outbox import Outbox, Target
+from traceviewer.core.outbox import Target
 from traceviewer.core.review import assessment_body, format_value, parse_value
 from traceviewer.core.terminal import printable
 from traceviewer.core.workspaces import Workspace, WorkspaceStore, guess_kind
@@ -119,7 +125,7 @@ def _add(args: argparse.Namespace) -> int:
     workspace = WorkspaceStore().get(args.workspace) if getattr(args, "workspace", None) else None
     if not (args.source_id or (workspace and workspace.reviewer) or _databricks(args, workspace)):
         raise UsageError(_WHO)  # said before anything is sent
-    outbox = Outbox()
+    outbox = open_outbox()
     with client_from_args(args) as client:
         source_id = _source_id(args, workspace, client)
         body = assessment_body(args.name, parse_value(args.value), source_id,
@@ -170,7 +176,7 @@ def _list(args: argparse.Namespace) -> int:
                 print("* overridden by a later assessment", file=sys.stderr)
             if not assessments:
                 print(f"Trace {printable(info.trace_id)} has no assessments.", file=sys.stderr)
-    pending = Outbox().items(trace_id=info.trace_id)
+    pending = open_outbox().items(trace_id=info.trace_id)
     if pending:
         print(f"{len(pending)} change(s) to this trace wait in the outbox "
               "(`traceviewer outbox status`).", file=sys.stderr)

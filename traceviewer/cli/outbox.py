@@ -9,8 +9,8 @@ import argparse
 import json
 from datetime import datetime
 
-from traceviewer.cli.common import output_to_pipe, table_line
-from traceviewer.core.outbox import Item, Outbox
+from traceviewer.cli.common import open_outbox, output_to_pipe, table_line
+from traceviewer.core.outbox import Item
 from traceviewer.core.terminal import printable
 
 # (header, width) of the item table; the last column takes the rest of the line.
@@ -45,7 +45,7 @@ def _item_json(item: Item) -> dict:
 
 
 def _status(args: argparse.Namespace) -> int:
-    outbox = Outbox()
+    outbox = open_outbox()
     status, items = outbox.status(), outbox.items()
     with output_to_pipe():
         if args.format == "json":
@@ -67,7 +67,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _flush(args: argparse.Namespace) -> int:
-    outbox = Outbox()
+    outbox = open_outbox()
     for target, report in outbox.flush().items():
         line = f"{target}: {report.sent} sent"
         if report.parked:
@@ -87,13 +87,13 @@ def _flush(args: argparse.Namespace) -> int:
 
 
 def _retry(args: argparse.Namespace) -> int:
-    item = Outbox().retry(args.item_id)
+    item = open_outbox().retry(args.item_id)
     print(f"Item {item.item_id} will be sent by the next `traceviewer outbox flush` "
           "or app start.")
     return 0
 
 
 def _discard(args: argparse.Namespace) -> int:
-    item = Outbox().discard(args.item_id)
+    item = open_outbox().discard(args.item_id)
     print(printable(f"Discarded item {item.item_id} ({item.op} on {item.trace_id})."))
     return 0
