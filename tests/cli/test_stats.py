@@ -6,6 +6,7 @@ endpoint and client-side aggregation (the Databricks stand-in has no metrics end
 from __future__ import annotations
 
 import json
+import uuid
 from collections import defaultdict
 
 import numpy as np
@@ -18,11 +19,19 @@ FEEDBACK = "response_is_correct"
 USER = "mlflow.trace.user"
 
 
+def sdk_infos(sdk, exp_id, filter_string=None) -> list:
+    return [t.info for t in sdk.search_traces(locations=[exp_id], max_results=500,
+                                              filter_string=filter_string,
+                                              include_spans=False)]
+
+
 def sdk_groups(sdk, prod, key, filter_string=None) -> dict:
     """The expected numbers per group value, computed from the SDK's trace infos."""
-    infos = [t.info for t in sdk.search_traces(locations=[prod], max_results=500,
-                                               filter_string=filter_string,
-                                               include_spans=False)]
+    return groups_of(sdk_infos(sdk, prod, filter_string), key)
+
+
+def groups_of(infos, key) -> dict:
+    """The expected numbers per group value of these SDK trace infos."""
     groups = defaultdict(list)
     for info in infos:
         groups[key(info)].append(info)
@@ -30,8 +39,9 @@ def sdk_groups(sdk, prod, key, filter_string=None) -> dict:
     for value, members in groups.items():
         durations = [i.execution_duration for i in members]
         usage = [i.token_usage or {} for i in members]
-        feedback = [a.value for i in members for a in i.assessments
-                    if a.name == FEEDBACK and a.valid is not False]
+        valid = [a for i in members for a in i.assessments
+                 if a.name == FEEDBACK and a.valid is not False]
+        feedback = [a.value for a in valid]
         out[value] = {
             "traces": len(members),
             "errors": sum(str(i.state) == "ERROR" or getattr(i.state, "value", "") == "ERROR"
@@ -40,6 +50,7 @@ def sdk_groups(sdk, prod, key, filter_string=None) -> dict:
                        for k in ("input", "output", "total")},
             "pass_rate": sum(v is True for v in feedback) / len(feedback) if feedback else None,
             "feedback_count": len(feedback),
+            "human_count": sum(a.source.source_type == "HUMAN" for a in valid),
             "latency_ms": {f"p{p}": float(np.percentile(durations, p)) for p in (50, 90, 99)}
             | {"mean": float(np.mean(durations))},
         }
@@ -58,6 +69,7 @@ def assert_equal_to_sdk(rows: list[dict], expected: dict) -> None:
         if want["feedback_count"]:
             assert got["count"] == want["feedback_count"]
             assert got["pass_rate"] == want["pass_rate"]
+            assert got["human_count"] == want["human_count"], row["group"]
         else:
             assert got is None
         for k, v in want["latency_ms"].items():
@@ -120,3 +132,76 @@ def test_stats_buckets_start_at_the_floor_of_each_request_time(cli, sdk, prod,  
         got = {np.datetime64(r["bucket_start"].rstrip("Z"), "ms").astype(int): r["traces"]
                for r in rows}
         assert got == dict(want), via
+
+
+def sdk_union(sdk, exp_id, filter_strings) -> list:
+    """The SDK's traces of any of the filters, each once (union by trace id)."""
+    found = {}
+    for text in filter_strings:
+        for info in sdk_infos(sdk, exp_id, text):
+            found.setdefault(info.trace_id, info)
+    return list(found.values())
+
+
+def test_stats_with_an_or_of_two_users_equal_the_sdks_union_of_each_branch(
+        cli, sdk, prod, mlflow_server, databricks_args):  # noqa: F811
+    counts = defaultdict(int)
+    for info in sdk_infos(sdk, prod):
+        counts[info.tags.get(USER) or info.trace_metadata.get(USER)] += 1
+    first, second = sorted((u for u in counts if u), key=lambda u: -counts[u])[:2]
+    # A user lives in the trace's tags or its metadata: each branch is both searches.
+    union = sdk_union(sdk, prod, [f"{where}.`{USER}` = '{user}'" for user in (first, second)
+                                  for where in ("tags", "metadata")])
+    expected = groups_of(union, lambda i: i.tags.get("environment"))
+    assert sum(g["traces"] for g in expected.values()) == counts[first] + counts[second]
+    text = (f"tags.`{USER}` = '{first}' OR "
+            f"(tags.`{USER}` = '{second}' AND execution_time_ms >= 0)")
+    for argv in (("--host", mlflow_server.url), databricks_args):
+        rows = stats_json(cli, *argv, "--group-by", "tag:environment", "--filter", text)
+        assert_equal_to_sdk(rows, expected)
+    code, _out, err = cli("stats", "--experiment", PROD_EXPERIMENT, "--host", mlflow_server.url,
+                          "--via", "metrics", "--filter", text)
+    assert code != 0
+    assert "no OR" in err
+
+
+@pytest.fixture(scope="module")
+def judged(sdk):
+    """An experiment of its own: traces in two environments with feedback from people and from
+    an LLM judge, some overridden."""
+    import mlflow
+    from mlflow.entities import AssessmentSource
+
+    exp_id = sdk.create_experiment(f"stats-judged-{uuid.uuid4().hex[:8]}")
+    ids = []
+    for i in range(8):
+        span = mlflow.start_span_no_context("job", experiment_id=exp_id, inputs={"i": i})
+        span.end(outputs=i)
+        ids.append(span.trace_id)
+    mlflow.flush_trace_async_logging()
+    human = AssessmentSource(source_type="HUMAN", source_id="alice@example.com")
+    judge = AssessmentSource(source_type="LLM_JUDGE", source_id="judge")
+    for i, trace_id in enumerate(ids):
+        sdk.set_trace_tag(trace_id, "environment", "staging" if i % 3 else "production")
+        if i % 2:
+            mlflow.log_feedback(trace_id=trace_id, name=FEEDBACK, value=i % 4 == 1,
+                                source=judge)
+        if i % 3 != 1:
+            old = mlflow.log_feedback(trace_id=trace_id, name=FEEDBACK, value=True, source=human)
+            if i == 3:
+                mlflow.override_feedback(trace_id=trace_id, assessment_id=old.assessment_id,
+                                         value=False, source=human)
+    return exp_id
+
+
+def test_human_counts_equal_the_sdk_through_metrics_and_search(cli, sdk, judged,  # noqa: F811
+                                                               mlflow_server):
+    expected = groups_of(sdk_infos(sdk, judged), lambda i: i.tags.get("environment"))
+    humans = sum(g["human_count"] for g in expected.values())
+    assert 0 < humans < sum(g["feedback_count"] for g in expected.values())
+    for via in ("metrics", "search"):
+        code, out, err = cli("stats", "--experiment", judged, "--host", mlflow_server.url,
+                             "--bucket", "none", "--format", "json", "--via", via,
+                             "--group-by", "tag:environment")
+        assert code == 0, err
+        assert_equal_to_sdk(json.loads(out), expected)

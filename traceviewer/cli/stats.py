@@ -10,7 +10,7 @@ import json
 import sys
 
 from traceviewer.cli.common import add_server_args, client_from_args, output_to_pipe, table_line
-from traceviewer.core import filters, fmt, stats
+from traceviewer.core import filter_groups, fmt, stats
 from traceviewer.core.stats import Cell, GroupBy, StatsQuery
 
 _HEADERS = ("GROUP", "BUCKET", "TRACES", "ERRORS", "P50", "P90", "P99", "MEAN", "TOKENS",
@@ -30,7 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_server_args(p)
     p.add_argument("--experiment", required=True, metavar="NAME_OR_ID",
                    help="experiment name or id")
-    p.add_argument("--filter", metavar="TEXT", help="an MLflow trace filter string")
+    p.add_argument("--filter", metavar="TEXT",
+                   help="an MLflow trace filter string; OR and parentheses are merged "
+                        "client-side (such a filter is aggregated from search pages)")
     p.add_argument("--since", metavar="1h|24h|7d|ISO",
                    help="start of the range: that long ago, an ISO time or epoch ms "
                         "(default: all time)")
@@ -43,18 +45,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--via", choices=("auto", stats.METRICS_PATH, stats.SEARCH_PATH),
                    default="auto",
                    help="metrics: the server's metrics endpoint; search: client-side from "
-                        "search pages (default: metrics where the server and filter allow)")
+                        "search pages (default: metrics where the server and filter allow: "
+                        "equality on tags, metadata, state and name, no OR)")
     p.set_defaults(func=_stats)
 
 
 def _stats(args: argparse.Namespace) -> int:
-    clauses = tuple(filters.parse(args.filter)) if args.filter else ()
+    groups = filter_groups.parse(args.filter) if args.filter else []
     group = GroupBy.parse(args.group_by) if args.group_by else None
     since = None if args.since in (None, "", "all") else args.since
     with client_from_args(args) as client:
         experiment = client.resolve_experiment(args.experiment)
-        query = StatsQuery(experiment.experiment_id, clauses, since, args.until, group,
-                           args.bucket)
+        query = StatsQuery.of_groups(experiment.experiment_id, groups, since, args.until, group,
+                                     args.bucket)
         result = stats.compute(client, query, path=None if args.via == "auto" else args.via,
                                cache=stats.StatsCache())
         with output_to_pipe():

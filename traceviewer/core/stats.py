@@ -9,11 +9,20 @@ Two paths give the same numbers on the same data:
   (filtered `trace.tag.KEY = value`), the values found from the newest search page(s) of the
   range. Traces whose value that sample missed are one remainder group (`group` None) whose
   counts, errors, tokens and assessment counts are exact (the total minus the groups) but which
-  has no percentiles. MLflow's metrics have no assessment source, so `human_count` is None.
+  has no percentiles. MLflow's metrics have no assessment source (no filter or dimension on
+  it), so `human_count` comes from one complementary search at the end: only the traces that
+  hold one of the assessment names found (`feedback.NAME IS NOT NULL`, and the same for
+  expectations, merged and de-duplicated), whose HUMAN assessments are counted client-side.
 - **search**: client-side, streaming from trace search pages (newest first), for servers
   without the endpoint (Databricks) or filters it cannot express. Partial results are reported
   after every page, the search is paced by the host's request budget (`core.pacing`), and the
   work is cancellable through its `CancelToken`.
+
+A filter with OR (`StatsQuery.or_groups`, as `core.filter_groups` parses it) always takes the
+search path: `core.search.iter_traces` runs one query per AND group and merges them, each trace
+counted once. The metrics path refuses it: one metrics query per AND group cannot be added up
+where groups overlap (a trace in two would count twice, and percentiles do not add at all),
+and the endpoint has no trace ids to de-duplicate by.
 
 Percentiles, both paths: linear interpolation between closest ranks, PERCENTILE_CONT's
 definition (`x[floor(i)] + (i - floor(i)) * (x[floor(i)+1] - x[floor(i)])` with
@@ -38,7 +47,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from traceviewer.core import filters, paths, search, storage
+from traceviewer.core import filter_groups, filters, paths, search, storage
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.client import RestClient
 from traceviewer.core.errors import ConfigError, NotFound, Unsupported, UsageError
@@ -134,7 +143,8 @@ class GroupBy:
 @dataclass(frozen=True, slots=True)
 class StatsQuery:
     """An experiment, a time range (`since`: a preset such as 24h, an ISO time or epoch ms; None
-    for all time), a filter, a dimension and a bucket size (auto, 1m, 1h, 1d or none)."""
+    for all time), a filter (`clauses`, OR-ed with the AND groups `or_groups`, as the AppModel's
+    Query), a dimension and a bucket size (auto, 1m, 1h, 1d or none)."""
 
     experiment_id: str
     clauses: tuple[Clause, ...] = ()
@@ -142,10 +152,31 @@ class StatsQuery:
     until: str | None = None
     group_by: GroupBy | None = None
     bucket: str = "auto"
+    or_groups: tuple[tuple[Clause, ...], ...] = ()
 
     def __post_init__(self) -> None:
         if self.bucket not in BUCKET_CHOICES:
             raise UsageError(f"Unknown bucket {self.bucket!r}: use {', '.join(BUCKET_CHOICES)}.")
+
+    @classmethod
+    def of_groups(cls, experiment_id: str, groups: Sequence[Sequence[Clause]],
+                  since: str | None = "24h", until: str | None = None,
+                  group_by: GroupBy | None = None, bucket: str = "auto") -> StatsQuery:
+        """A query whose filter is `groups` (AND groups joined by OR; [] for every trace)."""
+        first, *rest = [tuple(g) for g in groups] or [()]
+        if not first or any(not g for g in rest):
+            first, rest = (), []  # an empty group matches every trace
+        return cls(experiment_id, first, since, until, group_by, bucket, tuple(rest))
+
+    @property
+    def groups(self) -> list[list[Clause]]:
+        """Every AND group of the filter ([] for every trace)."""
+        first = [list(self.clauses)] if self.clauses or self.or_groups else []
+        return first + [list(g) for g in self.or_groups]
+
+    @property
+    def filter_text(self) -> str:
+        return filter_groups.build(self.groups)
 
     def resolve(self, now_ms: int | None = None) -> Window:
         """The range in epoch ms and the bucket size (None: no buckets)."""
@@ -168,17 +199,17 @@ class StatsQuery:
             return BUCKETS["1h"]
         return BUCKETS["1d"]
 
-    def server_filters(self, window: Window) -> list[str]:
-        """The AND-only search filters whose union is the query's traces in the window."""
-        clauses = list(self.clauses)
+    def server_filters(self, window: Window, *extra: Clause) -> list[str]:
+        """The AND-only search filters whose union is the query's traces in the window (every
+        OR group, each with the `extra` clauses); BadFilter when they are too many to run."""
+        within = [Clause("timestamp_ms", "<=", window.end_ms), *extra]
         if window.start_ms is not None:
-            clauses.append(Clause("timestamp_ms", ">=", window.start_ms))
-        clauses.append(Clause("timestamp_ms", "<=", window.end_ms))
-        return filters.alternatives(clauses)
+            within.insert(0, Clause("timestamp_ms", ">=", window.start_ms))
+        return filter_groups.checked_server_filters([g + within for g in self.groups or [[]]])
 
     def key(self, host: str) -> str:
         """A stable key of the query on `host` (the cache's file name)."""
-        text = json.dumps([host, self.experiment_id, filters.build(list(self.clauses)),
+        text = json.dumps([host, self.experiment_id, self.filter_text,
                            self.since, self.until, self.group_by.text if self.group_by else None,
                            self.bucket])
         return hashlib.sha256(text.encode()).hexdigest()[:32]
@@ -699,6 +730,9 @@ def from_metrics(client: Any, query: StatsQuery, window: Window,
                  on_partial: Callable[[StatsResult], None] | None = None) -> StatsResult:
     """The statistics from the server's metrics endpoint (Unsupported/NotFound if it has none,
     UsageError if the filter is beyond it)."""
+    if query.or_groups:
+        raise UsageError("The metrics endpoint has no OR: a filter with OR is aggregated from "
+                         "search pages (--via search).")
     base = metrics_filters(query.clauses)
     if base is None:
         raise UsageError("The metrics endpoint filters only by equality on tags, metadata, "
@@ -709,7 +743,7 @@ def from_metrics(client: Any, query: StatsQuery, window: Window,
     if query.group_by is None:
         totals = [overall] if overall else []
         cells = list(m.cells(None, [[]], True).values()) if bucketed else []
-        return _metrics_result(query, window, cells, totals, True)
+        return _with_human_counts(client, query, window, cells, totals, None, token)
     values = group_values(client, query, window, token)
     totals, cells = [], []
     for value in values:
@@ -725,7 +759,56 @@ def from_metrics(client: Any, query: StatsQuery, window: Window,
     rest = _remainder(overall, totals) if overall else None
     if rest is not None:
         totals.append(rest)  # traces whose value the sample missed, or with no value
-    return _metrics_result(query, window, cells, totals, True)
+    return _with_human_counts(client, query, window, cells, totals, set(values), token)
+
+
+def _with_human_counts(client: search.TraceSearcher, query: StatsQuery, window: Window,
+                       cells: list[Cell], totals: list[Cell], values: set[str] | None,
+                       token: CancelToken | None) -> StatsResult:
+    """The complete metrics result, each assessment's `human_count` filled in."""
+    humans = human_counts(client, query, window, {n for c in totals for n in c.assessments},
+                          values, token)
+
+    def filled(cell: Cell) -> Cell:
+        counts = humans.get((cell.group, cell.bucket_start), {})
+        return replace(cell, assessments={name: replace(a, human_count=counts.get(name, 0))
+                                          for name, a in cell.assessments.items()})
+
+    return _metrics_result(query, window, [filled(c) for c in cells],
+                           [filled(c) for c in totals], True)
+
+
+def human_counts(client: search.TraceSearcher, query: StatsQuery, window: Window,
+                 names: Iterable[str], values: set[str] | None = None,
+                 token: CancelToken | None = None
+                 ) -> dict[tuple[str | None, int | None], dict[str, int]]:
+    """The valid HUMAN assessments per (group, bucket start) and name, with (group, None) the
+    range's: counted client-side over only the traces holding one of `names` (a search for
+    `feedback.NAME IS NOT NULL` or `expectation.NAME IS NOT NULL`), as MLflow's metrics have
+    no assessment source. A group value outside `values` counts as the remainder (None)."""
+    named = set(names)
+    wanted = [query.server_filters(window, Clause(f"{kind}.{name}", "IS NOT NULL"))
+              for name in sorted(named) for kind in ("feedback", "expectation")]
+    out: dict[tuple[str | None, int | None], dict[str, int]] = {}
+    if not wanted:
+        return out
+    group_by, bucket = query.group_by, window.bucket_ms
+    for page in search.iter_traces(client, [query.experiment_id], [f for w in wanted for f in w],
+                                   page_size=search.MAX_PAGE_SIZE, token=token):
+        for info in page:
+            group = group_by.value_of(info) if group_by is not None else None
+            if values is not None and group not in values:
+                group = None
+            keys: list[tuple[str | None, int | None]] = [(group, None)]
+            if bucket is not None:
+                keys.append((group, info.request_time_ms // bucket * bucket))
+            for a in info.assessments:
+                if a.valid and a.source_type == HUMAN and a.name in named:
+                    for key in keys:
+                        counts = out.setdefault(key, {})
+                        counts[a.name] = counts.get(a.name, 0) + 1
+    return out
+
 
 
 def _metrics_result(query: StatsQuery, window: Window, cells: list[Cell], totals: list[Cell],
@@ -736,8 +819,10 @@ def _metrics_result(query: StatsQuery, window: Window, cells: list[Cell], totals
 
 
 def metrics_possible(client: Any, query: StatsQuery) -> bool:
-    """Whether the metrics path can answer: not Databricks, and a filter it can express."""
-    return not getattr(client, "databricks", False) and metrics_filters(query.clauses) is not None
+    """Whether the metrics path can answer: not Databricks, and a filter it can express (no
+    OR: see the module docstring)."""
+    return (not getattr(client, "databricks", False) and not query.or_groups
+            and metrics_filters(query.clauses) is not None)
 
 
 def compute(client: Any, query: StatsQuery, token: CancelToken | None = None,
@@ -857,16 +942,17 @@ def _int(value: Any) -> int:
 
 
 def _query_json(q: StatsQuery) -> dict[str, Any]:
-    return {"experiment_id": q.experiment_id, "filter": filters.build(list(q.clauses)),
+    return {"experiment_id": q.experiment_id, "filter": q.filter_text,
             "since": q.since, "until": q.until,
             "group_by": q.group_by.text if q.group_by else None, "bucket": q.bucket}
 
 
 def _query_from_json(d: dict[str, Any]) -> StatsQuery:
-    return StatsQuery(str(d["experiment_id"]), tuple(filters.parse(d.get("filter") or "")),
-                      d.get("since"), d.get("until"),
-                      GroupBy.parse(d["group_by"]) if d.get("group_by") else None,
-                      str(d.get("bucket") or "auto"))
+    return StatsQuery.of_groups(str(d["experiment_id"]),
+                                filter_groups.parse(d.get("filter") or ""),
+                                d.get("since"), d.get("until"),
+                                GroupBy.parse(d["group_by"]) if d.get("group_by") else None,
+                                str(d.get("bucket") or "auto"))
 
 
 def _cell_json(c: Cell) -> dict[str, Any]:

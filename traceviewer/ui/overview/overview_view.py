@@ -146,9 +146,9 @@ class OverviewView(QWidget):
         text = self.group_box.currentText().strip()
         group = None if text in ("", "none") else GroupBy.parse(text)
         since = self.range_box.currentText()
-        return StatsQuery(scope.experiment.experiment_id, scope.query.clauses,
-                          None if since == ALL_TIME else since, None, group,
-                          self.bucket_box.currentText())
+        return StatsQuery.of_groups(scope.experiment.experiment_id, scope.query.groups,
+                                    None if since == ALL_TIME else since, None, group,
+                                    self.bucket_box.currentText())
 
     def set_group_by(self, text: str) -> None:
         self.group_box.setCurrentText(text)
@@ -252,7 +252,7 @@ class OverviewView(QWidget):
         since = r.query.since
         where = f"in the last {since}" if since else "in this experiment"
         if not self.loading and not r.from_cache and r.empty:
-            return f"No traces {where}{' matching the filter' if r.query.clauses else ''}."
+            return f"No traces {where}{' matching the filter' if r.query.groups else ''}."
         if r.from_cache:
             when = fmt.timestamp_ms(r.computed_at_ms)
             state = "refreshing…" if self.loading else "could not refresh"
@@ -274,38 +274,41 @@ class OverviewView(QWidget):
         out = [] if start_ms is None else [Clause("timestamp_ms", ">=", start_ms)]
         return [*out, Clause("timestamp_ms", "<=", end_ms)]
 
-    def drill_clauses(self, group: str | None, bucket_ms: int | None) -> list[Clause] | None:
-        """The filter of exactly the traces of `group` (None: all groups) in the bucket starting
-        at `bucket_ms` (None: the whole range), within the query's filter."""
+    def drill_groups(self, group: str | None, bucket_ms: int | None
+                     ) -> list[list[Clause]] | None:
+        """The filter (AND groups joined by OR) of exactly the traces of `group` (None: all
+        groups) in the bucket starting at `bucket_ms` (None: the whole range), within the
+        query's filter: every OR group of it gets the group value and the time range."""
         r = self.result
         if r is None:
             return None
-        clauses = list(r.query.clauses)
+        extra: list[Clause] = []
         group_by = r.query.group_by
         if group_by is not None:
             if group is None:
                 return None  # the traces without a value (or the sample missed): no filter
-            clauses.append(group_by.clause(group))
+            extra.append(group_by.clause(group))
         w = r.window
         if bucket_ms is None or w.bucket_ms is None:
-            clauses += self._time_clauses(w.start_ms, w.end_ms)
+            extra += self._time_clauses(w.start_ms, w.end_ms)
         else:
             start = bucket_ms if w.start_ms is None else max(bucket_ms, w.start_ms)
-            clauses += self._time_clauses(start, min(bucket_ms + w.bucket_ms - 1, w.end_ms))
-        return list(dict.fromkeys(clauses))  # a second click on the same bucket adds nothing
+            extra += self._time_clauses(start, min(bucket_ms + w.bucket_ms - 1, w.end_ms))
+        # A second click on the same bucket adds nothing.
+        return [list(dict.fromkeys(g + extra)) for g in r.query.groups or [[]]]
 
     def open_bucket(self, group: str | None, bucket_ms: int) -> None:
-        self._open(self.drill_clauses(group, bucket_ms))
+        self._open(self.drill_groups(group, bucket_ms))
 
     def open_group(self, group: str | None) -> None:
-        self._open(self.drill_clauses(group, None))
+        self._open(self.drill_groups(group, None))
 
-    def _open(self, clauses: list[Clause] | None) -> None:
-        if clauses is None:
+    def _open(self, groups: list[list[Clause]] | None) -> None:
+        if groups is None:
             self.state_label.setText("These traces have no value of the group (or were not in "
                                      "the sample of values): no filter selects exactly them.")
             return
-        self.app_model.set_clauses(clauses)
+        self.app_model.set_groups(groups)
         self.open_table.emit()
 
     # -- export ----------------------------------------------------------------------------
