@@ -10,7 +10,9 @@ sender; rows show the outbox's writes at once (`core.assessment_state.merge`) an
 are not sent yet. After a send the panel re-reads the trace's assessments in the background
 (`TaskRunner`); the GUI thread never talks to the server. `info_changed` hands on the trace info
 as it stands (for the table's feedback column) once the panel holds a server read.
-Assessment text is untrusted and shown as plain text only."""
+A change the outbox cannot record (`OutboxUnavailable`: locked, damaged, read-only, disk full)
+is never shown as made: the banner says why and what to do, and the label dialog opens again
+with what was entered. Assessment text is untrusted and shown as plain text only."""
 
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ from traceviewer.core import assessment_state, fmt
 from traceviewer.core.app_model import AppModel
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.client import RestClient
+from traceviewer.core.errors import OutboxUnavailable
 from traceviewer.core.model import Assessment, TraceInfo
 from traceviewer.core.outbox import Item, SendReport, Target
 from traceviewer.core.review import (
@@ -242,10 +245,23 @@ class AssessmentsPanel(QWidget):
             if not dialog.reviewer.isHidden():
                 self.workspace = self.app_model.save_reviewer(self.workspace,
                                                               dialog.reviewer.text())
-            then(dialog)
+            if not self._recorded(lambda: then(dialog),
+                                  "What you entered is still in the dialog."):
+                dialog.show_again(f"{self.banner.label.text()} Press OK to try again.")
 
         self.dialog.accepted.connect(accepted)
         self.dialog.open()
+
+    def _recorded(self, write: Callable[[], object], kept: str = "") -> bool:
+        """Run an outbox write; False, with the reason (and `kept`: what the user still has) in
+        the banner, when the outbox could not record it."""
+        try:
+            write()
+        except OutboxUnavailable as exc:
+            self.banner.show_error(f"{exc} {kept}".strip(), source="outbox")
+            return False
+        self.banner.succeeded("outbox")
+        return True
 
     def _queued(self, description: str, undo: Callable[[], object]) -> None:
         self._undo.append((description, undo))
@@ -308,9 +324,9 @@ class AssessmentsPanel(QWidget):
         self.confirm_box.setDefaultButton(QMessageBox.StandardButton.No)
 
         def decided(button: int) -> None:
-            if button != QMessageBox.StandardButton.Yes:
+            if button != QMessageBox.StandardButton.Yes or not self._recorded(
+                    lambda: self.outbox.add_delete(self.target, old.trace_id, old.assessment_id)):
                 return
-            self.outbox.add_delete(self.target, old.trace_id, old.assessment_id)
             # Restored as it was, with its original source (a judge's label stays a judge's).
             body = assessment_body(old.name, old.value, old.source_id or "-",
                                    rationale=old.rationale, kind=old.kind,
@@ -324,10 +340,9 @@ class AssessmentsPanel(QWidget):
 
     def undo(self) -> None:
         """Undo the last change made in this panel (queued like any other change)."""
-        if not self._undo:
+        if not self._undo or not self._recorded(self._undo[-1][1]):
             return
-        _, action = self._undo.pop()
-        action()
+        self._undo.pop()
         self.changed.emit()
         self.outbox_sender.kick()
 

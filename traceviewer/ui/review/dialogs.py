@@ -36,6 +36,7 @@ from traceviewer.core.review import (
     format_value,
 )
 from traceviewer.ui.common import palette
+from traceviewer.ui.common.plain import plain_label
 
 
 class AssessmentDialog(QDialog):
@@ -72,6 +73,10 @@ class AssessmentDialog(QDialog):
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
+        # Why the last OK could not be recorded (the dialog is shown again, as it was).
+        self.error = plain_label()
+        palette.set_style(self.error, "color: $ERROR_TEXT;")
+        self.error.hide()
 
         form = QFormLayout(self)
         form.addRow("Name", self.name)
@@ -86,6 +91,7 @@ class AssessmentDialog(QDialog):
             form.addRow("Your reviewer id", self.reviewer)
         else:
             self.reviewer.hide()
+        form.addRow(self.error)
         form.addRow(self.buttons)
 
         self.name.currentTextChanged.connect(self._name_changed)
@@ -143,6 +149,12 @@ class AssessmentDialog(QDialog):
 
     def rationale_text(self) -> str | None:
         return self.rationale.toPlainText().strip() or None
+
+    def show_again(self, error: str) -> None:
+        """Show the dialog again with what was entered and why it could not be recorded."""
+        self.error.setText(error)
+        self.error.show()
+        self.open()
 
 
 class SchemaDialog(QDialog):

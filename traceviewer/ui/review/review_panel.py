@@ -53,6 +53,7 @@ from traceviewer.core.aggregate import readable
 from traceviewer.core.app_model import AppModel
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.client import RestClient
+from traceviewer.core.errors import OutboxUnavailable
 from traceviewer.core.model import Assessment, Trace
 from traceviewer.core.outbox import Target
 from traceviewer.core.review import (
@@ -690,17 +691,38 @@ class ReviewPanel(QWidget):
             self.reviewer_row.hide()
         trace_id, comment = self.state.current, self.comment.text().strip()
         current = self._current()
-        changes = tuple(assessment_state.answer(
-            self.outbox, self.target, trace_id, current, self.workspace.reviewer or "",
-            schema.name, value, rationale=comment if schema.comment else None)
-            for schema, value in values if value is not None)
+        changes: list[assessment_state.Change] = []
+        try:
+            for schema, value in values:
+                if value is not None:
+                    changes.append(assessment_state.answer(
+                        self.outbox, self.target, trace_id, current,
+                        self.workspace.reviewer or "", schema.name, value,
+                        rationale=comment if schema.comment else None))
+        except OutboxUnavailable as exc:
+            self._not_recorded(exc, changes)
+            return
+        self.banner.succeeded("outbox")
         before = self.state.labelled.get(trace_id)
         item_ids = [c.item.item_id for c in changes if c.item is not None]
-        self._steps.append(_Step(trace_id, self.state.position, changes, submitted=True,
+        self._steps.append(_Step(trace_id, self.state.position, tuple(changes), submitted=True,
                                  labelled_before=before))
         self.outbox_sender.kick()
         self.setFocus()
         self._advance(self.state.with_label(trace_id, [*(before or ()), *item_ids]))
+
+    def _not_recorded(self, exc: OutboxUnavailable,
+                      recorded: Sequence[assessment_state.Change]) -> None:
+        """A submit the outbox could not record: the answers it did record are taken back (the
+        submit is all or nothing), the form keeps what was given, the banner says why."""
+        kept = "Your answers are still in the form: press Retry (or Enter) to submit them again."
+        try:
+            for change in reversed(recorded):
+                assessment_state.undo(self.outbox, change)
+        except OutboxUnavailable:
+            kept = ("Some of these answers were recorded and will be sent; the rest are still "
+                    "in the form: press Retry (or Enter) to submit them again.")
+        self.banner.show_error(f"{exc} {kept}", retry=self.submit, source="outbox")
 
     def skip(self) -> None:
         """Leave the current trace unassessed and move on."""
@@ -716,8 +738,13 @@ class ReviewPanel(QWidget):
             return
         step = self._steps.pop()
         if step.submitted:
-            for change in reversed(step.changes):
-                assessment_state.undo(self.outbox, change)
+            try:
+                for change in reversed(step.changes):
+                    assessment_state.undo(self.outbox, change)
+            except OutboxUnavailable as exc:
+                self._steps.append(step)
+                self.banner.show_error(f"{exc} Press Undo (u) to try again.", source="outbox")
+                return
             state = self.state.without_label(step.trace_id)
             if step.labelled_before is not None:
                 state = state.with_label(step.trace_id, step.labelled_before)
