@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from traceviewer.core.errors import ConfigError, UsageError
+from traceviewer.core.model import Assessment
 from traceviewer.core.review import (
     DEFAULT_SCHEMAS,
     LabelSchema,
@@ -12,7 +13,10 @@ from traceviewer.core.review import (
     QueueStore,
     SchemaStore,
     assessment_body,
+    feedback_glance,
+    feedback_lines,
     format_value,
+    glance_value,
     parse_value,
 )
 
@@ -31,6 +35,34 @@ def test_parse_value_reads_booleans_and_numbers_else_text(text, expected):
 def test_format_value_shows_booleans_as_yes_no_and_whole_floats_as_ints():
     assert [format_value(v) for v in (True, False, 4.0, 0.5, "x", None, [1])] == \
         ["yes", "no", "4", "0.5", "x", "", "[1]"]
+
+
+def test_glance_value_marks_booleans_and_separates_thousands():
+    assert [glance_value(v) for v in (True, False, 1234, 0.75, 2.0, "friendly", None)] == \
+        ["✓", "✗", "1,234", "0.75", "2", "friendly", ""]
+
+
+def _assessment(name: str, body: dict, **extra) -> Assessment:
+    return Assessment.from_json({"assessment_id": f"a-{name}", "assessment_name": name,
+                                 "source": {"source_type": "HUMAN", "source_id": "ann"},
+                                 **body, **extra})
+
+
+def test_feedback_glance_joins_valid_feedback_and_the_tooltip_lists_it_whole():
+    assessments = [
+        _assessment("response_is_correct", {"feedback": {"value": False}},
+                    rationale="wrong\naccount"),
+        _assessment("relevance", {"feedback": {"value": 0.8}}),
+        _assessment("judge", {"feedback": {"error": {"error_message": "timed out"}}}),
+        _assessment("old", {"feedback": {"value": True}}, valid=False),
+        _assessment("expected", {"expectation": {"value": "42"}}),
+    ]
+    assert feedback_glance(assessments) == (
+        "response_is_correct: ✗ · relevance: 0.8 · judge: error")
+    assert feedback_lines(assessments).splitlines() == [
+        "response_is_correct: ✗ (by ann) — wrong account",
+        "relevance: 0.8 (by ann)",
+        "judge: error (by ann) — timed out"]
 
 
 def test_default_schema_is_the_seed_response_is_correct_yes_no_with_comment(tmp_path):

@@ -1,4 +1,4 @@
-"""Human-readable times and durations, shared by the command line and the GUI."""
+"""Human-readable times, durations and numbers, shared by the command line and the GUI."""
 
 from __future__ import annotations
 
@@ -23,7 +23,17 @@ def duration_ms(ms: float | None) -> str:
     if ms < 60_000:
         return f"{ms / 1000:.2f} s"
     minutes, seconds = divmod(round(ms / 1000), 60)
-    return f"{minutes} min {seconds} s"
+    return f"{minutes:,} min {seconds} s"
+
+
+def number(value: float | None) -> str:
+    """A count or measurement with thousands separators: '1,204', '0.75', '12,345.5' (floats
+    to 4 decimals, whole ones without '.0'; '' when unknown)."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return f"{round(value, 4) if isinstance(value, float) else value:,}"
 
 
 def plural(n: int, word: str) -> str:

@@ -18,6 +18,8 @@ from typing import Any
 
 from traceviewer.core import paths
 from traceviewer.core.errors import ConfigError, UsageError
+from traceviewer.core.fmt import number
+from traceviewer.core.model import Assessment
 from traceviewer.core.storage import JsonFile
 
 KINDS = ("boolean", "number", "text", "category")
@@ -48,6 +50,48 @@ def format_value(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False)
+
+
+def glance_value(value: Any) -> str:
+    """A feedback value read at a glance: ✓ or ✗ for booleans, numbers with thousands
+    separators, categories and text as they are."""
+    if isinstance(value, bool):
+        return "✓" if value else "✗"
+    if isinstance(value, int | float):
+        return number(value)
+    return format_value(value)
+
+
+FEEDBACK_SEPARATOR = " · "
+
+
+def _feedback(assessments: Sequence[Assessment]) -> list[Assessment]:
+    return [a for a in assessments if a.kind == "feedback" and a.valid]
+
+
+def _named(a: Assessment) -> str:
+    return f"{a.name}: {'error' if a.error else glance_value(a.value)}"
+
+
+def feedback_glance(assessments: Sequence[Assessment]) -> str:
+    """Valid feedback as `name: value` joined by ' · ' (`response_is_correct: ✗`); a failed
+    judge's value reads `error`."""
+    return FEEDBACK_SEPARATOR.join(_named(a) for a in _feedback(assessments))
+
+
+def feedback_lines(assessments: Sequence[Assessment]) -> str:
+    """Valid feedback one per line, whole: `name: value (by source)`, then the rationale or the
+    judge's error."""
+    lines = []
+    for a in _feedback(assessments):
+        line = _named(a)
+        if a.source_id:
+            line += f" (by {a.source_id})"
+        note = a.error or a.rationale
+        if note:
+            line += f" — {' '.join(note.split())}"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True, slots=True)
