@@ -3,7 +3,6 @@ lazy paging, stale rows never shown, failures mid-scroll keep what was loaded.""
 
 from __future__ import annotations
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from PySide6.QtCore import Qt
 
@@ -21,16 +20,6 @@ from traceviewer.ui.browse.filter_builder import FilterBuilder
 from traceviewer.ui.browse.trace_table import COLUMN_NAMES
 
 WAIT_MS = 60_000
-
-
-@pytest.fixture
-def browser(qtbot):
-    widget = TraceBrowser(AppModel(memory=WorkspaceMemory()))
-    qtbot.addWidget(widget)
-    widget.resize(1200, 700)
-    widget.show()
-    yield widget
-    widget.model.reset(None)  # no fetch may outlive the test's client
 
 
 def load_all(qtbot, browser: TraceBrowser) -> list[str]:

@@ -100,6 +100,16 @@ def test_span_type_colours_are_readable_on_their_background(dark):
         assert palette.dark_palette().base().color() == background
 
 
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+def test_a_failed_traces_row_is_readable_and_stands_off_the_table(dark):
+    row = palette.ERROR_ROW.color(dark)
+    for text in (palette.TEXT, palette.ERROR_TEXT):  # its cells, and its state cell
+        assert contrast(text.color(dark), row) >= TEXT_ON_BAR, text
+    # A red tint, not the table's base colour (the forced dark palette's is TIMELINE_BG).
+    assert row != palette.TIMELINE_BG.color(dark)
+    assert row.red() > max(row.green(), row.blue())
+
+
 def test_dark_values_of_span_types_are_lighter_than_the_light_ones():
     for style in STYLES:
         assert luminance(style.color.color(True)) > luminance(style.color.color(False))

@@ -15,6 +15,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 
 from traceviewer.core.paging import StreamCursor, TokenCursor
 from traceviewer.core.terminal import neutralize_bidi
+from traceviewer.ui.common.palette import Role
 from traceviewer.ui.common.plain import plain_tooltip
 from traceviewer.ui.common.tasks import TaskRunner
 
@@ -22,8 +23,10 @@ Row = TypeVar("Row")
 _DISPLAY = Qt.ItemDataRole.DisplayRole
 _TOOLTIP = Qt.ItemDataRole.ToolTipRole
 _ALIGNMENT = Qt.ItemDataRole.TextAlignmentRole
+_BACKGROUND = Qt.ItemDataRole.BackgroundRole
+_FOREGROUND = Qt.ItemDataRole.ForegroundRole
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-_ANSWERED = frozenset((_DISPLAY, _TOOLTIP, _ALIGNMENT))
+_ANSWERED = frozenset((_DISPLAY, _TOOLTIP, _ALIGNMENT, _BACKGROUND, _FOREGROUND))
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,8 @@ class Column(Generic[Row]):
     tooltip: Callable[[Row], str] | None = None
     align_right: bool = False
     sort_key: Callable[[Row], Any] | None = None  # for sorting loaded rows; default: text
+    descending_first: bool = False  # the first click on the header sorts largest first
+    foreground: Callable[[Row], Role | None] | None = None  # the text colour of a cell
 
 
 class PagedModel(QAbstractTableModel):
@@ -41,9 +46,10 @@ class PagedModel(QAbstractTableModel):
     page_loaded = Signal(int)
 
     def __init__(self, columns: list[Column], key: Callable[[Any], Hashable] | None = None,
-                 parent=None):
+                 parent=None, background: Callable[[Any], Role | None] | None = None):
         super().__init__(parent)
         self.columns = columns
+        self._background = background  # a row's colour (None: the view's own)
         self.rows: list[Any] = []
         self._key = key
         self._seen: set[Hashable] = set()
@@ -147,8 +153,13 @@ class PagedModel(QAbstractTableModel):
             self._load()
 
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+        if orientation != Qt.Orientation.Horizontal:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
             return self.columns[section].header
+        if role == Qt.ItemDataRole.InitialSortOrderRole:  # read by the header's first click
+            return (Qt.SortOrder.DescendingOrder if self.columns[section].descending_first
+                    else Qt.SortOrder.AscendingOrder)
         return None
 
     def data(self, index, role=_DISPLAY):
@@ -159,6 +170,14 @@ class PagedModel(QAbstractTableModel):
         column = self.columns[index.column()]
         if role == _ALIGNMENT:
             return _RIGHT if column.align_right else None
+        if role == _BACKGROUND:
+            colour = None if self._background is None else self._background(
+                self.rows[index.row()])
+            return None if colour is None else colour.brush()
+        if role == _FOREGROUND:
+            colour = None if column.foreground is None else column.foreground(
+                self.rows[index.row()])
+            return None if colour is None else colour.brush()
         if role == _TOOLTIP and column.tooltip is None:
             return None
         row = self.rows[index.row()]

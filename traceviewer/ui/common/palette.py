@@ -63,6 +63,9 @@ CHIP_ERROR = Role("#fce8e6", "#4a2422")
 CHIP_WARNING = Role("#fef7e0", "#45391a")  # in progress, partial
 CHIP_INFO = Role("#e8f0fe", "#1f3152")  # cached
 
+# Tables: a failed trace's row, its state cell in ERROR_TEXT (both texts >= 4.5:1 on it)
+ERROR_ROW = CHIP_ERROR
+
 # Cards (chat messages by role, retrieved documents) -----------------------------------------
 CARD_USER = Role("#e8f0fe", "#1f3152")
 CARD_ASSISTANT = Role("#e6f4ea", "#1f3d2a")
