@@ -10,6 +10,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from tests.conftest import PROD_EXPERIMENT, experiment_id
+from tests.ui.columns import assert_fits, assert_last_takes_the_rest
 from tests.ui.waiting import background_work_ended
 from traceviewer.core.client import RestClient, RetryPolicy
 from traceviewer.core.model import SESSION_KEY, USER_KEY
@@ -167,3 +168,16 @@ def test_clear_empties_both_panes(qtbot, view, client, sdk):
     view.clear()
     assert view.model.rowCount() == 0 and view.turn_model.rowCount() == 0
     assert view.sessions_empty.text() == "Choose an experiment to see its sessions."
+
+
+def test_columns_fit_their_content_and_the_first_request_takes_the_rest(qtbot, view, client,
+                                                                        sdk):
+    exp_id = experiment_id(sdk, PROD_EXPERIMENT)
+    view.load(client, [exp_id], [""])
+    loaded(qtbot, view)
+    view.show()
+    qtbot.waitExposed(view)
+    infos = [t.info for t in sdk_traces(sdk, exp_id)]
+    assert_fits(view.table, 1, [s for i in infos if (s := context(i, SESSION_KEY))])
+    assert_fits(view.table, 2, [u for i in infos if (u := context(i, USER_KEY))])
+    assert_last_takes_the_rest(view.table)

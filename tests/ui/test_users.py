@@ -9,6 +9,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from tests.conftest import PROD_EXPERIMENT, experiment_id
+from tests.ui.columns import assert_fits, assert_last_takes_the_rest
 from traceviewer.core import filters as flt
 from traceviewer.core.model import SESSION_KEY, USER_KEY
 from traceviewer.ui.summaries.users import UsersView
@@ -131,3 +132,13 @@ def test_no_match_says_so(qtbot, view, client, sdk):
     loaded(qtbot, view)
     assert view.empty.text() == "No traces match this filter."
     assert view.summary.text() == ""
+
+
+def test_columns_fit_their_content_and_the_last_one_takes_the_rest(qtbot, view, client, sdk):
+    exp_id = experiment_id(sdk, PROD_EXPERIMENT)
+    view.load(client, [exp_id], [""])
+    loaded(qtbot, view)
+    view.show()
+    qtbot.waitExposed(view)
+    assert_fits(view.table, 0, list(sdk_users(sdk, exp_id)))
+    assert_last_takes_the_rest(view.table)

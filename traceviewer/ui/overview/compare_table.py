@@ -50,7 +50,7 @@ def _ms(v: float) -> str:
 
 
 def _count(v: float) -> str:
-    return f"{v:,.0f}"
+    return fmt.number(round(v))
 
 
 def _mean(v: float) -> str:
@@ -69,7 +69,7 @@ def columns_for(result: StatsResult) -> list[Column]:
         Column("p50", lambda c: c.latency.p50, False, _ms),
         Column("p95", lambda c: c.latency.p95, False, _ms),
         Column("Tokens/trace", lambda c: c.total_tokens / c.traces if c.traces else None, False,
-               lambda v: f"{v:,.0f}"),
+               _count),
     ]
     names = sorted({n for c in result.totals for n in c.assessments})
     for name in names:

@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 from traceviewer.core import filters as flt
 from traceviewer.core.aggregate import SessionSummary, Turn, Update, narrow
 from traceviewer.core.cancel import CancelToken
-from traceviewer.core.fmt import duration_ms, plural, timestamp_ms
+from traceviewer.core.fmt import duration_ms, number, plural, timestamp_ms
 from traceviewer.core.search import MAX_PAGE_SIZE, TraceSearcher, search_all
 from traceviewer.ui.common import palette as ui_palette
 from traceviewer.ui.common.tasks import TaskRunner
@@ -61,8 +61,8 @@ SESSION_COLUMNS = [
                   sort_value=lambda s: s.last_ms),
     SummaryColumn("Session", lambda s: s.session, tooltip=lambda s: s.session),
     SummaryColumn("User", lambda s: s.user or ""),
-    SummaryColumn("Turns", lambda s: str(s.traces), lambda s: s.traces, align_right=True),
-    SummaryColumn("Errors", lambda s: str(s.errors) if s.errors else "", lambda s: s.errors,
+    SummaryColumn("Turns", lambda s: number(s.traces), lambda s: s.traces, align_right=True),
+    SummaryColumn("Errors", lambda s: number(s.errors) if s.errors else "", lambda s: s.errors,
                   align_right=True),
     SummaryColumn("Started with", lambda s: _line(s.first_request),
                   tooltip=lambda s: s.first_request[:TURN_TEXT]),

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 
 from traceviewer.core import filters as flt
 from traceviewer.core.aggregate import Update, UserSummary
-from traceviewer.core.fmt import plural, timestamp_ms
+from traceviewer.core.fmt import number, plural, timestamp_ms
 from traceviewer.core.search import TraceSearcher
 from traceviewer.ui.summaries.summary_view import (
     SORT_ROLE,
@@ -29,10 +29,10 @@ from traceviewer.ui.summaries.summary_view import (
 
 USER_COLUMNS = [
     SummaryColumn("User", lambda u: u.user, tooltip=lambda u: u.user),
-    SummaryColumn("Traces", lambda u: str(u.traces), lambda u: u.traces, align_right=True),
-    SummaryColumn("Sessions", lambda u: str(len(u.sessions)), lambda u: len(u.sessions),
+    SummaryColumn("Traces", lambda u: number(u.traces), lambda u: u.traces, align_right=True),
+    SummaryColumn("Sessions", lambda u: number(len(u.sessions)), lambda u: len(u.sessions),
                   align_right=True),
-    SummaryColumn("Errors", lambda u: str(u.errors) if u.errors else "", lambda u: u.errors,
+    SummaryColumn("Errors", lambda u: number(u.errors) if u.errors else "", lambda u: u.errors,
                   align_right=True),
     SummaryColumn("Last seen", lambda u: timestamp_ms(u.last_seen_ms),
                   lambda u: u.last_seen_ms),
@@ -74,7 +74,7 @@ class UsersView(QWidget):
         self.table.setToolTip("Double-click or Enter: the traces of this user")
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setStretchLastSection(True)
         self.summary = QLabel()
         self.summary.setTextFormat(Qt.TextFormat.PlainText)
         self.summary.setContentsMargins(4, 0, 4, 2)
