@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QFont, QFontDatabase, QKeySequence, QShortcut
+from PySide6.QtGui import QFont, QFontDatabase, QKeySequence, QShortcut, QTextOption
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -36,6 +36,16 @@ from traceviewer.ui.common.plain import copy_text, plain_label
 
 MAX_CHILDREN = 500  # per JSON node; the raw view always has everything
 PREVIEW_CHARS = 300
+
+
+def wrapped_text() -> QPlainTextEdit:
+    """A read-only plain-text box in the fixed font whose lines wrap at the box's width, a
+    long word (a 2,000-character line) anywhere: no horizontal scrolling."""
+    box = QPlainTextEdit(readOnly=True)
+    box.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+    box.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+    box.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+    return box
 
 
 def to_json_text(value: Any) -> str:
@@ -84,9 +94,7 @@ class JsonView(QWidget):
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         QShortcut(QKeySequence.StandardKey.Copy, self.tree, self._copy_selected,
                   context=Qt.ShortcutContext.WidgetShortcut)
-        self.raw = QPlainTextEdit(readOnly=True)
-        self.raw.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        self.raw.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.raw = wrapped_text()
         self.stack = QStackedWidget()
         self.stack.addWidget(self.tree)
         self.stack.addWidget(self.raw)
@@ -188,9 +196,7 @@ class Inspector(QWidget):
         self.inputs = JsonView()
         self.outputs = JsonView()
         self.attributes = JsonView()
-        self.events = QPlainTextEdit(readOnly=True)
-        self.events.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        self.events.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.events = wrapped_text()
 
         self.placeholder = plain_label("Select a span in the tree or the timeline.", False)
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
