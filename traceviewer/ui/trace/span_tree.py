@@ -346,17 +346,21 @@ class SpanTreeView(QTreeView):
         return result
 
     def expand_to_errors(self) -> int:
-        """Collapse everything, then expand just enough to show every error span."""
-        lay = self.span_model().layout
+        """Collapse everything, then expand just enough to show every error span and the
+        current span, which stays current (with none, the first error span becomes it)."""
+        model = self.span_model()
+        lay = model.layout
         if lay is None:
             return 0
+        current = model.node(self.currentIndex())
         self.collapseAll()
         errors = np.flatnonzero(lay.error).tolist()
-        needed = {a for node in errors for a in lay.ancestors(node)}
+        shown = errors + ([current] if current >= 0 else [])
+        needed = {a for node in shown for a in lay.ancestors(node)}
         # Parents before children: an index is only expandable once its parent is.
         for node in sorted(needed, key=lambda a: len(lay.ancestors(a))):
-            self.expand(self.span_model().index_of(node))
-        if errors:
+            self.expand(model.index_of(node))
+        if current < 0 and errors:
             self.select_node(errors[0])
         return len(errors)
 
