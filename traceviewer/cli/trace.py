@@ -84,18 +84,12 @@ _MARKS = {trace_diff.Status.SAME: " ", trace_diff.Status.CHANGED: "~",
           trace_diff.Status.ONLY_A: "-", trace_diff.Status.ONLY_B: "+"}
 
 
-def _signed_ms(ms: float | None) -> str:
-    if ms is None:
-        return ""
-    return ("+" if ms >= 0 else "-") + fmt.duration_ms(abs(ms))
-
-
 def _diff_lines(result: trace_diff.TraceDiff) -> list[str]:
     """A summary line, then one line per aligned span: a mark (' ' same, '~' changed, '-' only
     in A, '+' only in B), the span name indented by depth, what changed and the deltas."""
     counts = result.counts()
     summary = ", ".join(f"{fmt.plural(counts[s], 'span')} {s.value}" for s in trace_diff.Status)
-    totals = [f"duration {_signed_ms(result.duration_delta_ms)}"]
+    totals = [f"duration {fmt.signed_duration_ms(result.duration_delta_ms)}"]
     if result.token_delta is not None:
         totals.append(f"tokens {result.token_delta:+,}")
     lines = [printable(f"A {result.a.info.trace_id}  B {result.b.info.trace_id}"),
@@ -106,7 +100,7 @@ def _diff_lines(result: trace_diff.TraceDiff) -> list[str]:
         if pair.changes:
             notes.append("(" + ", ".join(pair.changes) + ")")
         if pair.duration_delta_ms is not None:
-            notes.append(_signed_ms(pair.duration_delta_ms))
+            notes.append(fmt.signed_duration_ms(pair.duration_delta_ms))
         if pair.token_delta:
             notes.append(f"tokens {pair.token_delta:+,}")
         lines.append(f"{_MARKS[pair.status]} {'  ' * pair.depth}{printable(name)}  "

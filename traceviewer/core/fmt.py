@@ -36,6 +36,13 @@ def number(value: float | None) -> str:
     return f"{round(value, 4) if isinstance(value, float) else value:,}"
 
 
+def signed_duration_ms(ms: float | None) -> str:
+    """A difference of durations as '+850 ms' or '-1.65 s' ('' when unknown)."""
+    if ms is None:
+        return ""
+    return ("+" if ms >= 0 else "-") + duration_ms(abs(ms))
+
+
 def plural(n: int, word: str) -> str:
     """'1 trace', '1,204 traces'."""
     return f"{n:,} {word}{'' if n == 1 else 's'}"

@@ -43,6 +43,7 @@ from traceviewer.ui.review.outbox_status import OutboxSender, OutboxStatus
 from traceviewer.ui.review.review_panel import ReviewPanel
 from traceviewer.ui.summaries.sessions import SessionsView
 from traceviewer.ui.summaries.users import UsersView
+from traceviewer.ui.trace.compare_view import CompareView, CompareWithDialog
 from traceviewer.ui.trace.trace_view import TraceView
 from traceviewer.ui.workspaces.first_run import FirstRunScreen
 from traceviewer.ui.workspaces.workspace_manager import WorkspaceManager
@@ -137,6 +138,12 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.users, "Users")
         self.tabs.addTab(self.trace_view, "Trace")
         self.tabs.addTab(self.review, "Review")
+        self.compare_view = CompareView(cache=self.trace_view.cache)
+        self.compare_view.status_message.connect(
+            lambda text: self.statusBar().showMessage(text, 8000))
+        self.browser.compare_requested.connect(self.compare)
+        self.trace_view.compare_requested.connect(self._compare_with_dialog)
+        self.tabs.addTab(self.compare_view, "Compare")
         self.overview = OverviewView(self.app_model)
         self.overview.open_table.connect(lambda: self.tabs.setCurrentWidget(self.browser))
         self.tabs.addTab(self.overview, "Overview")
@@ -457,6 +464,19 @@ class MainWindow(QMainWindow):
         self._pending_trace = None
         self.tabs.setCurrentWidget(self.trace_view)
         self.trace_view.open_trace(self.app_model.client, trace_id)
+
+    def compare(self, a_id: str, b_id: str) -> None:
+        """Compare trace A with trace B span by span in the Compare tab."""
+        if self.app_model.client is None:
+            self.statusBar().showMessage("Connect to a workspace first.", 5000)
+            return
+        self.tabs.setCurrentWidget(self.compare_view)
+        self.compare_view.compare(self.app_model.client, a_id, b_id)
+
+    def _compare_with_dialog(self, a_id: str) -> None:
+        dialog = CompareWithDialog(a_id, self.browser.model.rows, self)
+        if dialog.exec() and dialog.chosen_id():
+            self.compare(a_id, dialog.chosen_id())
 
     def _show_assessments(self, trace) -> None:
         """Assessments of a trace from the server are editable; a trace from a file has none

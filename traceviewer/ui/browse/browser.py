@@ -77,9 +77,11 @@ def quick_clauses(column: str, info: TraceInfo) -> list[tuple[str, Clause, Claus
 
 class TraceBrowser(QWidget):
     """Emits `trace_activated(TraceInfo)` on Enter/double-click, `review_requested(trace ids)`
-    for the review queue (empty: the whole filter) and `export_requested()`."""
+    for the review queue (empty: the whole filter), `export_requested()` and
+    `compare_requested(a id, b id)` for two selected traces (A the older)."""
 
     trace_activated = Signal(object)
+    compare_requested = Signal(str, str)
     review_requested = Signal(list)
     export_requested = Signal()
 
@@ -107,6 +109,10 @@ class TraceBrowser(QWidget):
         review = QPushButton("Review…")
         review.setToolTip("Review the selected traces, or all traces of this filter (Ctrl+R)")
         review.clicked.connect(self.request_review)
+        self.compare_button = QPushButton("Compare")
+        self.compare_button.setToolTip("Compare the two selected traces span by span (Ctrl+D)")
+        self.compare_button.setEnabled(False)
+        self.compare_button.clicked.connect(self.request_compare)
         self.auto_refresh = QCheckBox("Auto-refresh")
         self.auto_refresh.setToolTip("Check for new traces every 30 seconds")
         self.new_button = QPushButton()
@@ -115,7 +121,7 @@ class TraceBrowser(QWidget):
         self.new_button.clicked.connect(self.reload)
         self.new_button.hide()
         tools = QHBoxLayout()
-        for w in (self.saved_button, self.recent_button, export, review):
+        for w in (self.saved_button, self.recent_button, export, review, self.compare_button):
             tools.addWidget(w)
         tools.addStretch(1)
         tools.addWidget(self.new_button)
@@ -125,6 +131,8 @@ class TraceBrowser(QWidget):
         self.model = trace_model(self)
         self.table = TraceTable(self.model)
         self.table.trace_activated.connect(self.trace_activated)
+        self.table.selectionModel().selectionChanged.connect(
+            lambda *_: self.compare_button.setEnabled(len(self.table.selected_traces()) == 2))
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._cell_menu)
         header = self.table.horizontalHeader()
@@ -168,6 +176,7 @@ class TraceBrowser(QWidget):
         self.auto_refresh.toggled.connect(self._set_auto_refresh)
         for keys, slot in (("Ctrl+E", self.export_requested.emit),
                            ("Ctrl+R", self.request_review),
+                           ("Ctrl+D", self.request_compare),
                            ("Esc", self.cancel)):
             action = QAction(self, shortcut=QKeySequence(keys))
             action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -335,6 +344,8 @@ class TraceBrowser(QWidget):
         menu.addAction("Open trace", lambda: self.trace_activated.emit(info))
         menu.addAction("Copy trace ID", lambda: QGuiApplication.clipboard().setText(
             info.trace_id))
+        menu.addAction("Compare the two selected traces", QKeySequence("Ctrl+D"),
+                       self.request_compare).setEnabled(self.compare_button.isEnabled())
         text = str(self.model.data(index) or "")
         menu.addAction("Copy cell", lambda: QGuiApplication.clipboard().setText(text))
         quick = quick_clauses(COLUMN_NAMES[index.column()], info)
@@ -394,6 +405,13 @@ class TraceBrowser(QWidget):
         traces (an empty list)."""
         selected = self.table.selected_traces()
         self.review_requested.emit([t.trace_id for t in selected] if len(selected) > 1 else [])
+
+    def request_compare(self) -> None:
+        """Ask to compare the two selected traces (the older one is A)."""
+        selected = self.table.selected_traces()
+        if len(selected) == 2:
+            a, b = sorted(selected, key=lambda t: t.request_time_ms)
+            self.compare_requested.emit(a.trace_id, b.trace_id)
 
     def _check_new(self) -> None:
         """Count traces newer than the newest loaded one; the table itself does not move."""

@@ -102,6 +102,13 @@ SPAN_MISSING = MUTED_TEXT  # the "missing parent" node
 BAR_LABEL = Role("#ffffff", "#111214")  # text on a bar, and the glyph of a span-type icon
 OPEN_FADE = 0.55  # a still-running span's bar: its colour this far towards the background
 
+# Trace compare: one colour per status of an aligned pair (its two duration bars and its
+# status text); the rows of A and B share the bar's colour, A above and B below.
+DIFF_SAME = Role("#a7acb4", "#646a73")  # muted: the differences stand out
+DIFF_CHANGED = Role("#9a6700", "#e3b341")
+DIFF_ONLY_A = Role("#c5221f", "#f28b82")
+DIFF_ONLY_B = Role("#1e7b34", "#7ee2a8")
+
 # Overview charts: one colour per group (cycled), distinct in both schemes; the compare table
 # marks the best group's cell and a worse one's difference.
 SERIES = (SPAN_CHAIN, SPAN_LLM, SPAN_RETRIEVER, SPAN_AGENT, SPAN_TOOL, SPAN_EMBEDDING,

@@ -61,6 +61,7 @@ class TraceView(QWidget):
     trace_shown = Signal(object)  # the Trace, once its tree and timeline are populated
     info_read = Signal(object)  # an assessment_state.Read: the shown trace's info read again
     load_failed = Signal(str)
+    compare_requested = Signal(str)  # the id of the trace shown: compare it with another
 
     def __init__(self, parent=None, cache: TraceCache | None = None,
                  assessments: QWidget | None = None):
@@ -134,6 +135,8 @@ class TraceView(QWidget):
                                         self._choose_file, "Open a trace saved as JSON")
         self.export_action = self._action("Export trace…", QKeySequence.StandardKey.Save,
                                           self._choose_export, "Save the trace as JSON")
+        self.compare_action = self._action("Compare with…", "Ctrl+D", self._ask_compare,
+                                           "Compare this trace with another one span by span")
         self.toolbar = QHBoxLayout()
         self.toolbar.addWidget(self.search, 1)
         for action in (self.prev_action, self.next_action):
@@ -141,7 +144,7 @@ class TraceView(QWidget):
         self.toolbar.addWidget(self.match_label)
         for action in (self.expand_action, self.collapse_action, self.errors_action,
                        self.fit_action, self.reload_action, self.open_action,
-                       self.export_action):
+                       self.export_action, self.compare_action):
             self.toolbar.addWidget(self._button(action))
 
     @staticmethod
@@ -497,6 +500,12 @@ class TraceView(QWidget):
                                                                      "All files (*)")
         if path:
             self.open_file(path)
+
+    def _ask_compare(self) -> None:
+        if self.trace is None or not self.from_server:
+            self.status_message.emit("Open a trace from a workspace to compare it.")
+            return
+        self.compare_requested.emit(self.trace.info.trace_id)
 
     def _choose_export(self) -> None:
         if self.trace is None:
