@@ -75,16 +75,22 @@ def chat_cards(messages) -> list[tuple[str, str, palette.Role]]:
 
 
 def document_cards(outputs: Any) -> list[tuple[str, str, palette.Role]] | None:
-    """Cards for a retriever's documents, or None if the outputs are not a document list."""
+    """Cards for a retriever's documents (the content, then each metadata entry), or None if
+    the outputs are not a document list."""
     if not isinstance(outputs, list) or not outputs or not all(
             isinstance(d, Mapping) and "page_content" in d for d in outputs):
         return None
     cards = []
     for number, doc in enumerate(outputs, 1):
-        metadata = doc.get("metadata") or {}
+        raw = doc.get("metadata")
+        # Untrusted: metadata that is not a map is shown as it is, not trusted to have keys.
+        metadata: Mapping[str, Any] = raw if isinstance(raw, Mapping) else (
+            {"metadata": raw} if raw else {})
         source = doc.get("id") or metadata.get("doc_uri") or metadata.get("source") or ""
         score = metadata.get("score", metadata.get("relevance_score"))
         title = " · ".join(str(p) for p in (f"#{number}", source,
                                               None if score is None else f"score {score}") if p)
-        cards.append((title, str(doc.get("page_content", "")), palette.CARD_DOCUMENT))
+        details = "\n".join(f"{key}: {value}" for key, value in metadata.items())
+        text = "\n\n".join(p for p in (str(doc.get("page_content", "")), details) if p)
+        cards.append((title, text, palette.CARD_DOCUMENT))
     return cards
