@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from traceviewer.core import filter_groups, filters, paths, search, storage
+from traceviewer.core.bigjson import gc_paused
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.client import RestClient
 from traceviewer.core.errors import ConfigError, NotFound, Unsupported, UsageError
@@ -65,6 +66,8 @@ HUMAN = "HUMAN"
 # How many traces the metrics path reads to learn a tag's or metadata key's values.
 VALUE_SAMPLE = 1000
 METRICS_PATH = "metrics"
+# How often the search path reports its partial result.
+PARTIAL_EVERY_S = 0.25
 SEARCH_PATH = "search"
 
 
@@ -489,13 +492,21 @@ def from_search(client: search.TraceSearcher, query: StatsQuery, window: Window,
                 on_partial: Callable[[StatsResult], None] | None = None,
                 page_size: int = search.MAX_PAGE_SIZE) -> StatsResult:
     """The statistics aggregated client-side from search pages, newest first; `on_partial`
-    gets the result so far after every page."""
+    gets the result so far after the first page, then at most every PARTIAL_EVERY_S (a
+    result sorts every cell's latencies: not worth doing for every page of a big range)."""
     agg = Aggregation(query, window)
-    for page in search.iter_traces(client, [query.experiment_id], query.server_filters(window),
-                                   page_size=page_size, token=token):
-        agg.add(page)
-        if on_partial is not None:
-            on_partial(agg.result(complete=False))
+    reported = -math.inf
+    # The pages' trace infos are acyclic and freed page by page, yet their numbers set off full
+    # collections of the whole heap (50-80 ms holding the GIL: a GUI stall) every few pages;
+    # so no collection while they are read, the requests bounded by the client's deadline.
+    with gc_paused():
+        for page in search.iter_traces(client, [query.experiment_id],
+                                       query.server_filters(window), page_size=page_size,
+                                       token=token):
+            agg.add(page)
+            if on_partial is not None and time.monotonic() - reported >= PARTIAL_EVERY_S:
+                reported = time.monotonic()
+                on_partial(agg.result(complete=False))
     return agg.result(complete=True)
 
 

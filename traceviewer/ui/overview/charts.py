@@ -4,14 +4,16 @@ a point emits `bucket_clicked(group, bucket_start_ms)`, one on a legend entry `g
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QIcon, QPen, QPixmap
 from PySide6.QtWidgets import (
+    QGraphicsItem,
     QGridLayout,
     QHBoxLayout,
     QListWidget,
@@ -92,6 +94,11 @@ class OverviewCharts(QWidget):
         self._tips: dict[tuple[int, str | None], dict[int | None, str]] = {}
         self._colours: dict[str | None, int] = {}
         self.result: StatsResult | None = None
+        self._steps: list[Callable[[], None]] = []
+        self._titles: list[str | None] = [None] * 5
+        self._ranges: list[tuple[tuple[float, float], tuple[float, float]] | None] = [None] * 5
+        self._step_timer = QTimer(self, interval=0, singleShot=True)
+        self._step_timer.timeout.connect(self._step)
         grid = QGridLayout()
         grid.setContentsMargins(0, 0, 0, 0)
         for i in range(5):
@@ -100,6 +107,10 @@ class OverviewCharts(QWidget):
             plot.getPlotItem().hideButtons()
             plot.getPlotItem().setMenuEnabled(False)
             plot.showGrid(x=True, y=True, alpha=0.2)
+            plot.getPlotItem().disableAutoRange()  # set in steps by _set_range
+            for name in ("left", "bottom"):  # tick labels kept as pixels between their changes
+                plot.getPlotItem().getAxis(name).setCacheMode(
+                    QGraphicsItem.CacheMode.DeviceCoordinateCache)
             self.plots.append(plot)
             grid.addWidget(plot, i // 3, i % 3)
         self.legend = QListWidget()
@@ -118,6 +129,7 @@ class OverviewCharts(QWidget):
         self._colours_changed()
 
     def _colours_changed(self) -> None:
+        self._titles = [None] * len(self.plots)
         for plot in self.plots:
             plot.setBackground(palette.TIMELINE_BG.color())
             for name in ("left", "bottom"):
@@ -143,36 +155,81 @@ class OverviewCharts(QWidget):
 
     def set_result(self, result: StatsResult | None) -> None:
         """Draw `result` (None: clear). Items are kept and given new data, so partial results
-        redraw cheaply; a group keeps its colour while the same query refines."""
+        redraw cheaply; a group keeps its colour while the same query refines. The legend and
+        each chart are drawn in turns of the event loop (one chart painted per turn, so a
+        redraw never holds the GUI thread for all five); a newer result replaces the turns
+        still pending."""
         previous, self.result = self.result, result
         if result is None or previous is None or previous.query != result.query:
             self._colours.clear()
-        self.legend.clear()
+        self._steps = self._plan(result)
+        self._step_timer.start()
+
+    @property
+    def drawing(self) -> bool:
+        """True while turns of the last `set_result` are still to be drawn."""
+        return bool(self._steps)
+
+    def flush(self) -> None:
+        """Draw the pending turns now (before the charts are grabbed as an image)."""
+        while self._steps:
+            self._steps.pop(0)()
+
+    def _step(self) -> None:
+        if self._steps:
+            self._steps.pop(0)()
+        if self._steps:
+            self._step_timer.start()
+
+    def _plan(self, result: StatsResult | None) -> list[Callable[[], None]]:
+        """The drawing turns of `result`: the legend, then one per chart."""
         if result is None or result.window.bucket_ms is None:
-            self._drop(set())
-            return
+            return [self._clear]
         groups = result.groups
         for group in groups:
             self._colours.setdefault(group, len(self._colours))
         by_group: dict[str | None, list[Cell]] = {g: [] for g in groups}
         for cell in result.cells:
             by_group.setdefault(cell.group, []).append(cell)
+        series = [(g, self.colour(self._colours[g]),
+                   sorted(by_group.get(g, []), key=lambda c: c.bucket_start or 0))
+                  for g in groups]
         charts = _charts(result)
-        for index, plot in enumerate(self.plots):
-            plot.getPlotItem().setTitle(charts[index].title, color=palette.TEXT.hex(), size="9pt")
-        drawn: set[tuple[int, str | None]] = set()
-        for group in groups:
-            colour = self.colour(self._colours[group])
-            cells = sorted(by_group.get(group, []), key=lambda c: c.bucket_start or 0)
-            self._legend_entry(group, colour, result)
-            for ci, chart in enumerate(charts):
-                self._series(ci, chart, group, cells, colour)
-                drawn.add((ci, group))
-        self._drop(drawn)
+        x_range = _x_range(result)
 
-    def _drop(self, keep: set[tuple[int, str | None]]) -> None:
-        """Remove the items of the series not in `keep`."""
-        for key in [k for k in self._items if k not in keep]:
+        def legend() -> None:
+            self.legend.clear()
+            for group, colour, _cells in series:
+                self._legend_entry(group, colour, result)
+
+        def chart(ci: int) -> Callable[[], None]:
+            def draw() -> None:
+                if self._titles[ci] != charts[ci].title:  # a new title lays the plot out again
+                    self._titles[ci] = charts[ci].title
+                    self.plots[ci].getPlotItem().setTitle(charts[ci].title,
+                                                          color=palette.TEXT.hex(), size="9pt")
+                top = max((self._series(ci, charts[ci], group, cells, colour)
+                           for group, colour, cells in series), default=0.0)
+                self._drop({(ci, g) for g in groups}, ci)
+                self._set_range(ci, x_range, (0.0, nice_ceiling(top * 1.05)))
+            return draw
+
+        return [legend, *(chart(ci) for ci in range(len(self.plots)))]
+
+    def _clear(self) -> None:
+        self.legend.clear()
+        self._drop(set())
+
+    def _set_range(self, ci: int, x: tuple[float, float], y: tuple[float, float]) -> None:
+        # Ranges move in steps, not with every partial result: an axis whose ticks stay is not
+        # laid out and rendered again (its pixels are cached), the costly part of a redraw.
+        if self._ranges[ci] != (x, y):
+            self._ranges[ci] = (x, y)
+            self.plots[ci].getPlotItem().getViewBox().setRange(xRange=x, yRange=y, padding=0)
+
+    def _drop(self, keep: set[tuple[int, str | None]], chart: int | None = None) -> None:
+        """Remove the items of the series not in `keep` (of `chart` only, if given)."""
+        for key in [k for k in self._items if k not in keep and chart in (None, k[0])]:
             plot = self.plots[key[0]].getPlotItem()
             for item in self._items.pop(key):
                 plot.removeItem(item)
@@ -191,10 +248,10 @@ class OverviewCharts(QWidget):
         self.legend.addItem(item)
 
     def _series(self, ci: int, chart: Chart, group: str | None, cells: list[Cell],
-                colour: QColor) -> None:
+                colour: QColor) -> float:
+        """Give the series of `group` in chart `ci` its data; returns its highest y value."""
         key = (ci, group)
-        points = [(c, chart.y(c)) for c in cells]
-        points = [(c, y) for c, y in points if y is not None]
+        points = [(c, y) for c in cells if (y := chart.y(c)) is not None]
         xs = [(c.bucket_start or 0) / 1000 for c, _ in points]
         ys = [y for _, y in points]
         lines = ([[(c.bucket_start or 0, getattr(c.latency, name)) for c in cells]
@@ -213,13 +270,16 @@ class OverviewCharts(QWidget):
             self._items[key] = items
             self.scatters[key] = scatter
         *curves, scatter = items
+        top = max(ys, default=0.0)
         for curve, line, style in zip(curves, lines, styles, strict=True):
-            line = [(x, y) for x, y in line if y is not None]
-            curve.setData([x / 1000 for x, _ in line], [y for _, y in line],
+            drawn = [(x, y) for x, y in line if y is not None]
+            top = max([top, *(y for _, y in drawn)])
+            curve.setData([x / 1000 for x, _ in drawn], [y for _, y in drawn],
                           pen=_pen(colour, style))
         self._tips[key] = {c.bucket_start: chart.tip(c) for c, _ in points}
         scatter.setData(xs, ys, data=[(group, c.bucket_start) for c, _ in points],
                         brush=colour, pen=pg.mkPen(colour))
+        return top
 
     def _tip_for(self, key: tuple[int, str | None]) -> Callable[..., str]:
         def tip(x: float, y: float, data: Any) -> str:
@@ -233,6 +293,28 @@ class OverviewCharts(QWidget):
         if len(points):
             group, bucket = points[0].data()
             self.bucket_clicked.emit(group, int(bucket))
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest 1, 2 or 5 × 10ⁿ at or above `value` (1 for nothing above 0)."""
+    if value <= 0:
+        return 1.0
+    unit = 10.0 ** math.floor(math.log10(value))
+    return next(m * unit for m in (1, 2, 5, 10) if value <= m * unit * (1 + 1e-12))
+
+
+def _x_range(result: StatsResult) -> tuple[float, float]:
+    """The time axis in seconds, half a bucket beyond the first and the last: from the range's
+    start, or (all time) back from its end by a 1-2-5 count of buckets covering the data."""
+    size = result.window.bucket_ms or 1
+    last = result.window.end_ms // size * size
+    if result.window.start_ms is not None:
+        first = result.window.start_ms // size * size
+    else:
+        oldest = min((c.bucket_start for c in result.cells if c.bucket_start is not None),
+                     default=last)
+        first = last - round(nice_ceiling((last - oldest) / size + 1) - 1) * size
+    return (first - size / 2) / 1000, (last + size / 2) / 1000
 
 
 def _pen(colour: QColor, style: Qt.PenStyle) -> QPen:

@@ -321,6 +321,7 @@ class OverviewView(QWidget):
             path, _ = QFileDialog.getSaveFileName(self, "Export charts", "overview.png",
                                                   "PNG image (*.png)")
         if path:
+            self.charts.flush()
             self.charts.grab().save(path, "PNG")
 
     def export_csv(self, path: str | None = None) -> None:
