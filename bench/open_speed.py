@@ -62,13 +62,19 @@ def app_child(launched: float, out: str, argv: list[str]) -> int:
 
     def watched_run(app, window, banner, screenshot):
         keep.append(FirstPaint("first_paint", [window]))
-        view = getattr(window, "trace_view", None)
-        if view is not None:
-            def shown(_trace):
-                marks.setdefault("trace_shown", time.time() - launched)
-                keep.append(FirstPaint("trace_painted",
-                                       [view.tree.viewport(), view.timeline.plot.viewport()]))
-            view.trace_shown.connect(shown)
+
+        def shown(view):
+            marks.setdefault("trace_shown", time.time() - launched)
+            keep.append(FirstPaint("trace_painted",
+                                   [view.tree.viewport(), view.timeline.plot.viewport()]))
+
+        def tab_changed(_index):  # the Trace tab's view is built when first shown
+            view = window.tabs.currentWidget()
+            if hasattr(view, "trace_shown") and view not in keep:
+                keep.append(view)
+                view.trace_shown.connect(lambda _trace: shown(view))
+
+        window.tabs.currentChanged.connect(tab_changed)
         return run(app, window, banner, screenshot)
 
     app_module._run = watched_run

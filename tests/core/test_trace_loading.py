@@ -1,7 +1,7 @@
 """core.trace_loading against the test server: the first load downloads (reporting bytes
 received of the server's total) and is to be cached, the next comes from the cache; a download
-started early (`prefetch`) is taken over rather than repeated, and not started for a cached
-trace."""
+started early (`prefetch`) is taken over rather than repeated, and a cached trace is read ahead
+from the cache instead."""
 
 from __future__ import annotations
 
@@ -58,7 +58,8 @@ def test_a_prefetched_download_is_taken_over_not_repeated(client, sdk, big1k, tm
                                                    sdk.get_trace(big1k).data.spans)
 
 
-def test_a_cached_trace_is_not_prefetched(client, big1k, tmp_path, mlflow_server):
+def test_a_cached_trace_is_read_ahead_from_the_cache_not_downloaded(client, sdk, big1k, tmp_path,
+                                                                   mlflow_server, monkeypatch):
     cache = TraceCache(tmp_path)
     loaded = trace_loading.from_server(client, big1k, cache, False, CancelToken())
     trace_loading.store(cache, loaded.cache_as, [loaded.layout.trace], CancelToken())
@@ -71,3 +72,12 @@ def test_a_cached_trace_is_not_prefetched(client, big1k, tmp_path, mlflow_server
     trace_loading.prefetch(open_client, big1k, cache).join(30)
     assert opened and opened[0]._http.is_closed
     assert (client.host, big1k) not in trace_loading._prefetched
+    assert trace_loading._read_ahead[(client.host, big1k)]._done.wait(30)
+    reads = []
+    monkeypatch.setattr(client, "get_trace_raw", lambda *a, **k: reads.append(a))
+    monkeypatch.setattr(cache, "get", lambda *a, **k: reads.append(a))
+    again = trace_loading.from_server(client, big1k, cache, True, CancelToken())
+    assert reads == []  # neither downloaded nor read again: the read-ahead is taken over
+    assert again.cached_at is not None
+    assert span_ids(again.layout.trace) == sorted(s.span_id for s in
+                                                  sdk.get_trace(big1k).data.spans)

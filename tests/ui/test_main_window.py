@@ -189,3 +189,45 @@ def test_status_bar_says_tls_is_not_verified_while_connected_to_such_a_workspace
                     and w.app_model.workspace.name == "checked", timeout=WAIT_MS)
     assert not w.tls_warning.isVisible()
 
+
+
+def test_importing_the_main_window_leaves_pyqtgraph_for_the_trace_and_overview_tabs():
+    out = subprocess.run(
+        [sys.executable, "-c",
+         "import sys, traceviewer.ui.main_window; print('pyqtgraph' in sys.modules)"],
+        capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def tab_index(w: MainWindow, title: str) -> int:
+    return next(i for i in range(w.tabs.count()) if w.tabs.tabText(i) == title)
+
+
+def test_the_trace_and_overview_tabs_are_built_when_first_shown_and_then_work(
+        qtbot, mlflow_server, sdk, prod):
+    from traceviewer.ui.overview.overview_view import OverviewView
+    from traceviewer.ui.trace.trace_view import TraceView
+
+    (wanted,) = sdk.search_traces(locations=[prod], max_results=1, include_spans=False)
+    w = connected_window(qtbot, Workspace("local", mlflow_server.url), PROD_EXPERIMENT)
+    w.show()
+    trace_tab = tab_index(w, "Trace")
+    assert not isinstance(w.tabs.widget(trace_tab), TraceView)
+    w.tabs.setCurrentIndex(trace_tab)  # as a click on the tab does
+    assert isinstance(w.tabs.currentWidget(), TraceView)
+    assert w.tabs.currentIndex() == trace_tab and w.tabs.tabToolTip(trace_tab) == \
+        f"Ctrl+{trace_tab + 1}"
+    with qtbot.waitSignal(w.trace_view.trace_shown, timeout=WAIT_MS) as shown:
+        w.open_trace(wanted.info.trace_id)
+    assert w.tabs.currentWidget() is w.trace_view
+    assert sorted(s.span_id for s in shown.args[0].spans) == sorted(
+        s.span_id for s in sdk.get_trace(wanted.info.trace_id).data.spans)
+
+    overview_tab = tab_index(w, "Overview")
+    assert not isinstance(w.tabs.widget(overview_tab), OverviewView)
+    w.tabs.setCurrentIndex(overview_tab)
+    view = w.tabs.currentWidget()
+    assert isinstance(view, OverviewView) and view is w.overview
+    qtbot.waitUntil(lambda: view.result is not None and view.result.complete
+                    and not view.loading, timeout=WAIT_MS)
+    assert view.result.query.experiment_id == prod

@@ -7,7 +7,8 @@ next load of a huge trace -> discard the previous one first (two would not fit i
 
 The download reports bytes received (and the total when the server says it). It can start
 before anyone asks (`prefetch`: the trace named on the command line, while the window is still
-being built); `from_server` then takes the download over instead of starting another."""
+being built; a cached one is read and laid out then); `from_server` then takes that work over
+instead of starting it again."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from traceviewer.core.cache import TraceCache
 from traceviewer.core.cancel import CancelToken
@@ -60,14 +62,18 @@ def download_progress(trace_id: str, token: CancelToken) -> Callable[[int, int |
     return report
 
 
-class Prefetch:
-    """A trace download running in its own thread since before the view asked for it."""
+T = TypeVar("T")
+
+
+class Prefetch(Generic[T]):
+    """A trace download (or cache read) running in its own thread since before the view asked
+    for it."""
 
     def __init__(self, host: str, trace_id: str,
-                 fetch: Callable[[Callable[[int, int | None], None]], bytes | bytearray]) -> None:
+                 fetch: Callable[[Callable[[int, int | None], None]], T]) -> None:
         self.host, self.trace_id = host, trace_id
         self._done = threading.Event()
-        self._raw: bytes | bytearray | None = None
+        self._raw: T | None = None
         self._error: BaseException | None = None
         self.received: tuple[int, int | None] = (0, None)
         self._fetch = fetch
@@ -84,8 +90,9 @@ class Prefetch:
     def _progress(self, received: int, expected: int | None) -> None:
         self.received = (received, expected)
 
-    def wait(self, token: CancelToken) -> bytes | bytearray:
-        """The response bytes, once downloaded (progress reported through `token`)."""
+    def wait(self, token: CancelToken) -> T:
+        """The response bytes (or what was read), once there (progress reported through
+        `token`)."""
         report = download_progress(self.trace_id, token)
         while not self._done.wait(PROGRESS_EVERY_S):
             token.check()
@@ -98,23 +105,29 @@ class Prefetch:
         return raw
 
 
-_prefetched: dict[tuple[str, str], Prefetch] = {}
+_prefetched: dict[tuple[str, str], Prefetch[bytes | bytearray]] = {}
+_read_ahead: dict[tuple[str, str], Prefetch[Loaded | None]] = {}
 _prefetch_lock = threading.Lock()
 
 
 def prefetch(open_client: Callable[[], RestClient | None], trace_id: str,
              cache: TraceCache) -> threading.Thread:
-    """Start downloading a trace now, in a thread (unless it is cached): `open_client` is called
-    there (it may read the keyring) and the client closed once the bytes are in. The next
-    `from_server` for that host and trace takes the download over. Returns the thread that
-    opens the client and starts the download (it ends once the download is under way)."""
+    """Start downloading a trace now, in a thread (or reading it from the cache when it is
+    there): `open_client` is called there (it may read the keyring) and the client closed once
+    the bytes are in. The next `from_server` for that host and trace takes the work over.
+    Returns the thread that opens the client and starts the work (it ends once that is under
+    way)."""
 
     def start() -> None:
         client = open_client()
         if client is None:
             return
-        if cache.has(client.host, trace_id):
+        host = client.host
+        if cache.has(host, trace_id):
             client.close()
+            read = Prefetch(host, trace_id, lambda _progress: from_cache(cache, host, trace_id))
+            with _prefetch_lock:
+                _read_ahead[(host, trace_id)] = read
             return
 
         def fetch(progress: Callable[[int, int | None], None]) -> bytes | bytearray:
@@ -140,22 +153,31 @@ def _quietly(work: Callable[[], None]) -> Callable[[], None]:
     return run
 
 
-def _take_prefetched(host: str, trace_id: str) -> Prefetch | None:
-    with _prefetch_lock:
-        return _prefetched.pop((host, trace_id), None)
+def from_cache(cache: TraceCache, host: str, trace_id: str,
+               token: CancelToken | None = None) -> Loaded | None:
+    """The trace laid out from the cache, or None when it is not there."""
+    hit = cache.get(host, trace_id, token)
+    if hit is None:
+        return None
+    if token is not None:
+        token.progress(f"Laying out {len(hit.trace.spans):,} spans…")
+    return Loaded(TreeLayout(hit.trace, token), hit.cached_at)
 
 
 def from_server(client: RestClient, trace_id: str, cache: TraceCache, use_cache: bool,
                 token: CancelToken) -> Loaded:
     """The trace from the cache (if `use_cache` and it is there), else from the server."""
     host = client.host
+    with _prefetch_lock:
+        ahead = _read_ahead.pop((host, trace_id), None)
+        early = _prefetched.pop((host, trace_id), None)
     if use_cache:
-        hit = cache.get(host, trace_id, token)
-        if hit is not None:
-            token.progress(f"Laying out {len(hit.trace.spans):,} spans…")
-            return Loaded(TreeLayout(hit.trace, token), hit.cached_at)
+        loaded = ahead.wait(token) if ahead is not None else None
+        if loaded is None:
+            loaded = from_cache(cache, host, trace_id, token)
+        if loaded is not None:
+            return loaded
     token.progress(f"Downloading trace {trace_id}…")
-    early = _take_prefetched(host, trace_id)
     raw = early.wait(token) if early is not None else client.get_trace_raw(
         trace_id, token, progress=download_progress(trace_id, token))
     token.check()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import logging
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
 
 from PySide6.QtCore import QProcess, QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
@@ -25,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from traceviewer.core import filters, paths, search
 from traceviewer.core.app_model import AppModel
+from traceviewer.core.cache import TraceCache
 from traceviewer.core.client import RestClient
 from traceviewer.core.databricks_auth import current_user
 from traceviewer.core.errors import ConfigError
@@ -37,16 +40,18 @@ from traceviewer.ui.browse.export_dialog import ExportDialog
 from traceviewer.ui.common import palette
 from traceviewer.ui.common.banner import ErrorBanner
 from traceviewer.ui.common.tasks import TaskRunner, activity
-from traceviewer.ui.overview.overview_view import OverviewView
 from traceviewer.ui.review.assessments import AssessmentsPanel
 from traceviewer.ui.review.outbox_status import OutboxSender, OutboxStatus
 from traceviewer.ui.review.review_panel import ReviewPanel
 from traceviewer.ui.summaries.sessions import SessionsView
 from traceviewer.ui.summaries.users import UsersView
 from traceviewer.ui.trace.compare_view import CompareView, CompareWithDialog
-from traceviewer.ui.trace.trace_view import TraceView
 from traceviewer.ui.workspaces.first_run import FirstRunScreen
 from traceviewer.ui.workspaces.workspace_manager import WorkspaceManager
+
+if TYPE_CHECKING:  # built when first needed: they import pyqtgraph (about 0.5 s)
+    from traceviewer.ui.overview.overview_view import OverviewView
+    from traceviewer.ui.trace.trace_view import TraceView
 
 TRACE_FILES = "Trace JSON (*.json);;All files (*)"
 
@@ -67,6 +72,16 @@ def searched(experiments: list[Experiment], shown: int = 5) -> str:
 def settings() -> QSettings:
     """Window layout and other UI preferences, kept beside the config (no secrets here)."""
     return QSettings(str(paths.config_dir() / "ui.ini"), QSettings.Format.IniFormat)
+
+
+class DeferredPage(QWidget):
+    """Holds a tab's place until its page is first needed; the main window then builds the
+    page and puts it in the tab instead."""
+
+    def __init__(self, build: Callable[[], QWidget]):
+        super().__init__()
+        self.build = build
+        self.page: QWidget | None = None
 
 
 class MainWindow(QMainWindow):
@@ -120,33 +135,24 @@ class MainWindow(QMainWindow):
         self.review = ReviewPanel(self.outbox_sender, app_model=self.app_model)
         self.browser.review_requested.connect(self.start_review)
         self.assessments = AssessmentsPanel(self.outbox_sender, self.app_model)
-        self.trace_view = TraceView(assessments=self.assessments)
-        self.trace_view.trace_shown.connect(self._show_assessments)
-        # Assessments are always fresh: a re-read trace info reaches the editor, and what the
-        # editors show (with the outbox's writes) reaches that trace's row of the table.
-        self.trace_view.info_read.connect(self.assessments.show_read)
         for panel in (self.assessments, self.review.earlier):
             panel.info_changed.connect(self.browser.model.replace_row)
-        # A trace that opens is the lookup's next success (whichever way it was opened).
-        self.trace_view.trace_shown.connect(lambda _t: self.banner.succeeded("lookup"))
-        self.trace_view.status_message.connect(
-            lambda text: self.statusBar().showMessage(text, 8000))
+        self.trace_cache = TraceCache()
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.browser, "Traces")
         self.tabs.addTab(self.sessions, "Sessions")
         self.tabs.addTab(self.users, "Users")
-        self.tabs.addTab(self.trace_view, "Trace")
+        self._trace_page = DeferredPage(self._build_trace_view)
+        self.tabs.addTab(self._trace_page, "Trace")
         self.tabs.addTab(self.review, "Review")
-        self.compare_view = CompareView(cache=self.trace_view.cache)
+        self.compare_view = CompareView(cache=self.trace_cache)
         self.compare_view.status_message.connect(
             lambda text: self.statusBar().showMessage(text, 8000))
         self.browser.compare_requested.connect(self.compare)
-        self.trace_view.compare_requested.connect(self._compare_with_dialog)
         self.tabs.addTab(self.compare_view, "Compare")
-        self.overview = OverviewView(self.app_model)
-        self.overview.open_table.connect(lambda: self.tabs.setCurrentWidget(self.browser))
-        self.tabs.addTab(self.overview, "Overview")
+        self._overview_page = DeferredPage(self._build_overview)
+        self.tabs.addTab(self._overview_page, "Overview")
         self.tabs.currentChanged.connect(self._tab_changed)
         for i in range(self.tabs.count()):
             self.tabs.setTabToolTip(i, f"Ctrl+{i + 1}")
@@ -210,6 +216,54 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.resize(1280, 800)
         self._restore_layout()
+
+    # Pages built when first needed
+    @property
+    def trace_view(self) -> TraceView:
+        """The Trace tab's view (built now if it was not yet)."""
+        return cast("TraceView", self._built(self._trace_page))
+
+    @property
+    def overview(self) -> OverviewView:
+        """The Overview tab's view (built now if it was not yet)."""
+        return cast("OverviewView", self._built(self._overview_page))
+
+    def _build_trace_view(self) -> QWidget:
+        from traceviewer.ui.trace.trace_view import TraceView
+
+        view = TraceView(cache=self.trace_cache, assessments=self.assessments)
+        view.trace_shown.connect(self._show_assessments)
+        # Assessments are always fresh: a re-read trace info reaches the editor, and what the
+        # editors show (with the outbox's writes) reaches that trace's row of the table.
+        view.info_read.connect(self.assessments.show_read)
+        # A trace that opens is the lookup's next success (whichever way it was opened).
+        view.trace_shown.connect(lambda _t: self.banner.succeeded("lookup"))
+        view.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        view.compare_requested.connect(self._compare_with_dialog)
+        return view
+
+    def _build_overview(self) -> QWidget:
+        from traceviewer.ui.overview.overview_view import OverviewView
+
+        view = OverviewView(self.app_model)
+        view.open_table.connect(lambda: self.tabs.setCurrentWidget(self.browser))
+        return view
+
+    def _built(self, deferred: DeferredPage) -> QWidget:
+        """The page `deferred` holds the place of: built and put in its tab on first use."""
+        if deferred.page is None:
+            deferred.page = page = deferred.build()
+            index = self.tabs.indexOf(deferred)
+            current = self.tabs.currentIndex() == index
+            self.tabs.blockSignals(True)  # the same tab stays current: not a change
+            self.tabs.insertTab(index, page, self.tabs.tabText(index))
+            self.tabs.setTabToolTip(index, self.tabs.tabToolTip(index + 1))
+            self.tabs.removeTab(index + 1)
+            if current:
+                self.tabs.setCurrentIndex(index)
+            self.tabs.blockSignals(False)
+            deferred.deleteLater()
+        return deferred.page
 
     def _show_unhandled(self, exc: Exception) -> None:
         """A background failure no view handled."""
@@ -389,7 +443,7 @@ class MainWindow(QMainWindow):
     def refresh(self) -> None:
         """F5: reload what the current tab shows."""
         current = self.tabs.currentWidget()
-        if current is self.trace_view:
+        if current is self._trace_page.page:
             self.trace_view.reload()
         elif current is self.browser:
             self.browser.reload()
@@ -405,6 +459,8 @@ class MainWindow(QMainWindow):
         self._load_current_view()
 
     def _tab_changed(self, _index: int) -> None:
+        if isinstance(deferred := self.tabs.currentWidget(), DeferredPage):
+            self._built(deferred)
         # A trace and the review queue want the width; the experiments list is for browsing.
         self.experiments.setVisible(self.tabs.currentWidget() in (
             self.browser, self.sessions, self.users))
