@@ -7,25 +7,32 @@ Without --url it starts a local `mlflow server` in a temporary directory. It log
 agent-loop traces (the demo seed's `big-traces` shape), reads both through our client, and
 measures `core.trace_diff.diff` (median of the repeats) for: the two traces, a trace against
 itself, and the first against a copy of the second with every 10th span's outputs changed, every
-50th span's status failed and 100 leaves removed."""
+50th span's status failed and 100 leaves removed. Beside each diff: what the compare view adds
+on top of it, `core.trace_compare.prepare` (merged trees, bars, summary) and showing the result in
+`CompareView` (model reset, expansion, first difference selected, painted offscreen)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
-from mlflow.tracing.client import TracingClient
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from traceviewer.core import trace_diff
+from mlflow.tracing.client import TracingClient
+from PySide6.QtWidgets import QApplication
+
+from traceviewer.core import trace_compare, trace_diff
 from traceviewer.core.client import RestClient
 from traceviewer.core.model import OUTPUTS_KEY, Trace
 from traceviewer.core.search import iter_traces
 from traceviewer.demo.seed import seed_big_trace
 from traceviewer.demo.server import MlflowServer
+from traceviewer.ui.trace.compare_view import CompareView
 
 SPANS = 10_000
 EXPERIMENT = "bench-trace-diff"
@@ -74,11 +81,25 @@ def run(url: str, repeats: int) -> None:
         a, b = client.get_trace(a_id), client.get_trace(b_id)
     c = mutated(b)
     print(f"spans: A {len(a.spans):,}, B {len(b.spans):,}, B' {len(c.spans):,}")
+    app = QApplication.instance() or QApplication([])
+    view = CompareView()
+    view.resize(1600, 900)
+    view.show()
+
+    def show(compared: trace_compare.Compared) -> None:
+        view.show_compared(compared)
+        view.repaint()
+        app.processEvents()
+
     for label, other in (("A vs A", a), ("A vs B", b), ("A vs B' (mutated)", c)):
         seconds = median_s(lambda other=other: trace_diff.diff(a, other), repeats)
-        counts = trace_diff.diff(a, other).counts()
-        print(f"{label:20} median {seconds * 1000:7.0f} ms  "
-              + ", ".join(f"{v:,} {k}" for k, v in counts.items()))
+        result = trace_diff.diff(a, other)
+        prepare_s = median_s(lambda result=result: trace_compare.prepare(result), repeats)
+        compared = trace_compare.prepare(result)
+        show_s = median_s(lambda compared=compared: show(compared), repeats)
+        print(f"{label:20} diff median {seconds * 1000:5.0f} ms | prepare {prepare_s * 1000:5.0f}"
+              f" ms | show {show_s * 1000:5.0f} ms  "
+              + ", ".join(f"{v:,} {k}" for k, v in result.counts().items()))
 
 
 def main() -> None:
