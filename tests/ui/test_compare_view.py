@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, Qt
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, Qt, QTimer
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication
 
 from tests.cli.test_trace_diff import _sdk_paths, same_flow  # noqa: F401 (a fixture)
 from tests.conftest import BIG_EXPERIMENT, PROD_EXPERIMENT
@@ -21,7 +23,7 @@ from traceviewer.core.model import INPUTS_KEY, Trace
 from traceviewer.core.trace_compare import prepare
 from traceviewer.core.trace_diff import Status, diff
 from traceviewer.core.workspaces import Workspace
-from traceviewer.ui.trace.compare_view import NAME, STATUS, CompareView
+from traceviewer.ui.trace.compare_view import NAME, STATUS, CompareView, CompareWithDialog
 
 WAIT_MS = 60_000
 
@@ -203,3 +205,52 @@ def test_a_10000_span_trace_against_itself_is_compared_in_the_background(qtbot, 
     assert view.model.rowCount() == len(compared.tree.roots)
     view.only_differences.setChecked(True)
     assert view.model.rowCount() == 0
+
+
+def test_the_context_menu_copies_a_rows_span_ids(qtbot, view, client, sdk, prod_infos):
+    a = client.get_trace(prod_infos[0].trace_id)
+    b, changes = edited(a)
+    with qtbot.waitSignal(view.compared_shown):
+        view.show_compared(prepare(diff(a, b)))
+    added = next(span for span, status in changes.items() if status is Status.ONLY_B)
+    row = next(p for p, names, _ in rows(view) if names[-1] == "retry_after_failure")
+    menu = view.tree.context_menu(view.model.index_of(row))
+    copy_a, copy_b = (next(x for x in menu.actions() if x.text() == f"Copy span ID in {side}")
+                      for side in "AB")
+    assert not copy_a.isEnabled()
+    copy_b.trigger()
+    assert QGuiApplication.clipboard().text() == added
+    first = view.model.index(0, 0)
+    root_id = sdk.get_trace(a.info.trace_id).data.spans[0].span_id
+    next(x for x in view.tree.context_menu(first).actions()
+         if x.text() == "Copy span ID in A").trigger()
+    assert QGuiApplication.clipboard().text() == root_id
+
+
+def test_compare_with_in_the_trace_tab_compares_the_open_trace_with_the_one_picked(
+        qtbot, mlflow_server, prod_infos):
+    w = connected_window(qtbot, Workspace("local", mlflow_server.url), PROD_EXPERIMENT)
+    w.show()
+    qtbot.waitExposed(w)
+    qtbot.waitUntil(lambda: w.browser.model.complete and not w.browser.model.loading,
+                    timeout=WAIT_MS)
+    a_id, b_id = prod_infos[0].trace_id, prod_infos[3].trace_id
+    with qtbot.waitSignal(w.trace_view.trace_shown, timeout=WAIT_MS):
+        w.open_trace(a_id)
+    picked = []
+
+    def pick() -> None:
+        dialog = QApplication.activeModalWidget()
+        assert isinstance(dialog, CompareWithDialog)
+        ids = [t.trace_id for t in w.browser.model.rows if t.trace_id != a_id]
+        dialog.list.setCurrentIndex(dialog.list.model().index(ids.index(b_id), 0))
+        picked.append(dialog.chosen_id())
+        dialog.accept()
+
+    QTimer.singleShot(0, pick)
+    with qtbot.waitSignal(w.compare_view.compared_shown, timeout=WAIT_MS) as shown:
+        w.trace_view.compare_action.trigger()
+    assert picked == [b_id]
+    result = shown.args[0].diff
+    assert (result.a.info.trace_id, result.b.info.trace_id) == (a_id, b_id)
+    assert w.tabs.currentWidget() is w.compare_view

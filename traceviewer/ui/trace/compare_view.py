@@ -245,11 +245,16 @@ class CompareTree(QTreeView):
         self.customContextMenuRequested.connect(self._menu)
 
     def _menu(self, pos) -> None:
+        menu = self.context_menu(self.indexAt(pos))
+        if menu is not None:
+            menu.exec(self.viewport().mapToGlobal(pos))
+
+    def context_menu(self, index: QModelIndex) -> QMenu | None:
+        """The row's menu: copy its span id in A or in B, or its path."""
         model = self.model()
         assert isinstance(model, CompareModel)
-        index = self.indexAt(pos)
         if model.compared is None or not index.isValid():
-            return
+            return None
         result = model.compared.diff
         pair = result.pairs[model.pair(index)]
         menu = QMenu(self)
@@ -261,7 +266,7 @@ class CompareTree(QTreeView):
             else:
                 action.triggered.connect(lambda _c=False, s=span.span_id: copy_text(s))
         menu.addAction("Copy path", lambda: copy_text(pair.path))
-        menu.exec(self.viewport().mapToGlobal(pos))
+        return menu
 
 
 class CompareView(QWidget):
