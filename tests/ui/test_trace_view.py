@@ -13,7 +13,7 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtWidgets import QLabel
 
 from tests.ui.waiting import background_work_ended
-from traceviewer.core import trace_loading
+from traceviewer.core import fmt, trace_loading
 from traceviewer.core.client import RestClient
 from traceviewer.ui.trace.span_tree import FETCH_CHUNK, MISSING_PARENT, NAME
 from traceviewer.ui.trace.trace_view import TraceView
@@ -305,15 +305,26 @@ def test_a_huge_trace_is_let_go_when_the_next_load_starts(qtbot, view, client, i
     with qtbot.waitSignal(view.trace_shown, timeout=LOAD_TIMEOUT_MS):
         view.open_trace(client, ids["html"])
         assert view.model.layout is None and view.trace is None  # gone before the load ends
-        assert view.pages.currentIndex() == 0
     assert view.trace.info.trace_id == ids["html"]
 
 
-def test_a_small_trace_stays_shown_while_the_next_one_loads(qtbot, view, client, ids):
+def test_another_trace_clears_the_view_at_once_and_its_header_shows_before_its_spans(
+        qtbot, view, client, sdk, fault_proxy, ids):
     open_and_wait(qtbot, view, client, ids["html"])
-    with qtbot.waitSignal(view.trace_shown, timeout=LOAD_TIMEOUT_MS):
-        view.open_trace(client, ids["error"])
-        assert view.trace.info.trace_id == ids["html"]
+    theirs = sdk.get_trace(ids["error"]).info
+    fault_proxy.inject("delay", seconds=8.0, match="/traces/get")  # the spans, not the info
+    with (RestClient(fault_proxy.url) as slow,
+          qtbot.waitSignal(view.trace_shown, timeout=LOAD_TIMEOUT_MS)):
+        view.open_trace(slow, ids["error"])
+        assert view.trace is None and view.model.rowCount() == 0  # cleared at once
+        assert view.header.trace_id.text() == ids["error"]
+        assert not view.header.state.isVisible()  # the last trace's state is gone too
+        assert view.header.isAncestorOf(view.progress) and view.progress.isVisible()
+        qtbot.waitUntil(view.header.state.isVisible, timeout=LOAD_TIMEOUT_MS)
+        assert view.trace is None  # the info came first: the spans are still held back
+        assert view.header.title.text() == theirs.tags["mlflow.traceName"]
+        assert view.header.state.text() == theirs.state.value
+        assert fmt.duration_ms(theirs.execution_duration) in view.header.facts.text()
     assert view.trace.info.trace_id == ids["error"]
 
 

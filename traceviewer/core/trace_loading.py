@@ -47,7 +47,7 @@ PROGRESS_EVERY_S = 0.1  # download progress is reported at most this often
 
 
 def download_progress(trace_id: str, token: CancelToken) -> Callable[[int, int | None], None]:
-    """A `get_trace_raw` progress callback that reports 'Downloading trace …: 12.3 of 45.6 MB'
+    """A `get_trace_raw` progress callback that reports 'Downloading 12.3 of 45.6 MB of trace …'
     through `token`, at most every PROGRESS_EVERY_S."""
     last = [0.0]
 
@@ -57,7 +57,7 @@ def download_progress(trace_id: str, token: CancelToken) -> Callable[[int, int |
             return
         last[0] = now
         of = f" of {expected / 1e6:.1f}" if expected else ""
-        token.progress(f"Downloading trace {trace_id}: {received / 1e6:.1f}{of} MB…")
+        token.progress(f"Downloading {received / 1e6:.1f}{of} MB of trace {trace_id}…")
 
     return report
 

@@ -3,7 +3,9 @@ trace's assessments.
 
 Loading (server, cache or file), JSON parsing and the tree layout (`core.trace_loading`,
 `core.trace_layout`) all run in the background through one `TaskRunner`, so opening another
-trace cancels the previous load. The Qt model only adapts the arrays `TreeLayout` computed."""
+trace cancels the previous load. The trace shown is cleared as soon as another is asked for; the
+header names the new one at once and shows its info (read beside the spans) when it arrives.
+The Qt model only adapts the arrays `TreeLayout` computed."""
 
 from __future__ import annotations
 
@@ -82,14 +84,15 @@ class TraceView(QWidget):
         self._match_pos = -1
 
         self.banner = ErrorBanner()
-        self.header = TraceHeader()
+        self._build_progress()
+        self.header = TraceHeader(status=self.progress)
+        self._read: assessment_state.Read | None = None  # the info read of this open
         self.model = SpanTreeModel(self)
         self.tree = SpanTreeView(self.model)
         self.timeline = Timeline()
         self.inspector = Inspector()
         self.assessments = assessments or AssessmentList()
         self._build_toolbar()
-        self._build_progress()
         self._build_layout()
         self._connect()
         self.setAcceptDrops(True)
@@ -168,8 +171,8 @@ class TraceView(QWidget):
         row.addWidget(self.progress_bar)
         row.addWidget(self.progress_label, 1)
         row.addWidget(self.cancel_button)
-        # Showing it must not resize the tree and timeline: relaying them out repaints them
-        # (Python paint code) while the load competes for the GIL.
+        # In the header's title row. Showing it must not resize the tree and timeline: relaying
+        # them out repaints them (Python paint code) while the load competes for the GIL.
         policy = self.progress.sizePolicy()
         policy.setRetainSizeWhenHidden(True)
         self.progress.setSizePolicy(policy)
@@ -206,7 +209,6 @@ class TraceView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.banner)
-        layout.addWidget(self.progress)
         layout.addWidget(self.pages, 1)
 
     def _connect(self) -> None:
@@ -237,10 +239,16 @@ class TraceView(QWidget):
 
     def open_trace(self, client: RestClient, trace_id: str, use_cache: bool = True) -> None:
         """Load a trace in the background (from the cache when present) and show it."""
+        again = self.trace is not None and (self._client, self._trace_id) == (client, trace_id)
         self._client, self._trace_id = client, trace_id
         cache = self.cache
+        # Another trace: the one shown goes at once. The same one again (a reload) stays until
+        # the new copy is there, or if that fails.
         self._start(lambda token: loading.from_server(client, trace_id, cache, use_cache, token),
-                    f"Opening trace {trace_id}…")
+                    f"Opening trace {trace_id}…", clear=not again)
+        if not again:
+            self.header.show_opening(trace_id, trace_id)
+        self._read_info(client, trace_id)
 
     @property
     def from_server(self) -> bool:
@@ -256,6 +264,7 @@ class TraceView(QWidget):
         """Show a trace already in memory (its layout is computed in the background)."""
         self._client = self._trace_id = None
         self._start(lambda token: Loaded(TreeLayout(trace, token)), "Preparing the trace…")
+        self.header.show_info(trace.info, len(trace.spans))
 
     def open_file(self, path: str | Path) -> None:
         """Open a trace JSON file (REST get response or MLflow's Trace.to_json format)."""
@@ -263,6 +272,7 @@ class TraceView(QWidget):
         path = str(path)
         self._start(lambda token: Loaded(TreeLayout(load_trace_file(path), token)),
                     f"Opening {Path(path).name}…")
+        self.header.show_opening(Path(path).name)
 
     def export_trace(self, path: str | Path) -> None:
         """Save the open trace as JSON (MLflow's Trace.to_json format) in the background."""
@@ -290,14 +300,22 @@ class TraceView(QWidget):
 
     # -- loading ------------------------------------------------------------------------------
 
-    def _start(self, work: Callable[[CancelToken], Loaded], message: str) -> None:
+    def _start(self, work: Callable[[CancelToken], Loaded], message: str,
+               clear: bool = True) -> None:
+        """Clear the trace shown (if `clear`) and run `work` for the next one (the caller fills
+        the header with what it knows of it)."""
         self.banner.hide()
         self._search_runner.cancel()
-        # A huge trace is freed by the load itself, before it reads the next one.
-        released = self._release() if (self.model.layout is not None and
-                                       self.model.layout.n >= loading.RELEASE_SPANS) else []
-        if released:
+        self._info_runner.cancel()
+        self._read = None
+        shown = self.model.layout
+        # A huge trace is let go at once and freed by the load itself, before it reads the next
+        # one; a smaller one once the next is painted.
+        huge = shown is not None and shown.n >= loading.RELEASE_SPANS
+        released = self._release() if shown is not None and (clear or huge) else []
+        if huge:
             self._cache_runner.cancel()  # it holds the trace being released
+        self.pages.setCurrentIndex(1)
         self.progress_label.setText(message)
         self.progress.show()
         started = time.perf_counter()
@@ -306,6 +324,8 @@ class TraceView(QWidget):
             self.progress.hide()
             self.banner.succeeded("load")
             self._show(loaded)
+            if released and not huge:
+                QTimer.singleShot(AFTER_PAINT_MS, self, lambda: self._discard(released))
             self.status_message.emit(
                 f"Opened {len(loaded.layout.trace.spans):,} spans in "
                 f"{time.perf_counter() - started:.2f} s")
@@ -317,7 +337,7 @@ class TraceView(QWidget):
             self.load_failed.emit(str(exc))
 
         def run(token: CancelToken) -> Loaded:
-            if released:
+            if huge:
                 loading.discard(released)
             return work(token)  # parsing pauses the collector itself, not the download
 
@@ -327,7 +347,6 @@ class TraceView(QWidget):
         layout = loaded.layout
         previous = [self.model.layout] if self.model.layout not in (None, layout) else []
         trace = self.trace = layout.trace
-        self.pages.setCurrentIndex(1)
         self.header.show_trace(layout, loaded.cached_at)
         if isinstance(self.assessments, AssessmentList):
             self.assessments.show_info(trace.info)
@@ -356,29 +375,32 @@ class TraceView(QWidget):
         if self.search.text():
             self._run_search()
         self.trace_shown.emit(trace)
-        self._reread_info(trace)
+        if self._read is not None:
+            self._show_read(self._read)
 
-    def _reread_info(self, trace: Trace) -> None:
-        """Read the info (assessments, tags, state) of a trace from a server again in the
-        background: the spans may come from the cache, what is said about them changes."""
-        client = self._client
-        if client is None or not trace.info.trace_id:
-            return
-        trace_id = trace.info.trace_id
+    def _read_info(self, client: RestClient, trace_id: str) -> None:
+        """Read the trace's info (name, state, assessments, tags) beside its spans: the header
+        shows it if it comes first; once the spans show, it brings what is said about them now
+        (the spans may come from the cache)."""
 
         def read(fresh: assessment_state.Read) -> None:
-            if self.trace is not trace:
-                return
-            if isinstance(self.assessments, AssessmentList):
-                self.assessments.show_info(fresh.info)
-            count = len(fresh.info.assessments)
-            self.side.setTabText(1, f"Assessments ({count})" if count else "Assessments")
-            self.info_read.emit(fresh)
+            self._read = fresh
+            if self.trace is None:
+                self.header.show_info(fresh.info)
+            else:
+                self._show_read(fresh)
 
         self._info_runner.start(
             lambda token: assessment_state.read_info(client, trace_id, token), read,
             lambda exc: self.status_message.emit(f"Could not re-read the trace's assessments: "
                                                  f"{exc}"))
+
+    def _show_read(self, fresh: assessment_state.Read) -> None:
+        if isinstance(self.assessments, AssessmentList):
+            self.assessments.show_info(fresh.info)
+        count = len(fresh.info.assessments)
+        self.side.setTabText(1, f"Assessments ({count})" if count else "Assessments")
+        self.info_read.emit(fresh)
 
     def _show_empty(self) -> None:
         self.pages.setCurrentIndex(0)
@@ -389,10 +411,11 @@ class TraceView(QWidget):
         holder = [self.model.layout]
         self.trace = None
         self._matches, self._match_pos = [], -1
+        self.match_label.setText("")
         self.model.set_layout(None)
         self.timeline.set_layout(None)
         self.inspector.show_span(None)
-        self._show_empty()
+        self.side.setTabText(1, "Assessments")
         return holder
 
     def _discard(self, holder: list[TreeLayout]) -> None:
