@@ -150,9 +150,9 @@ class MainWindow(QMainWindow):
         self.compare_view.status_message.connect(
             lambda text: self.statusBar().showMessage(text, 8000))
         self.browser.compare_requested.connect(self.compare)
-        self.tabs.addTab(self.compare_view, "Compare")
         self._overview_page = DeferredPage(self._build_overview)
         self.tabs.addTab(self._overview_page, "Overview")
+        self.tabs.addTab(self.compare_view, "Compare")  # after Overview: its Ctrl+6 stays
         self.tabs.currentChanged.connect(self._tab_changed)
         for i in range(self.tabs.count()):
             self.tabs.setTabToolTip(i, f"Ctrl+{i + 1}")
