@@ -5,9 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QAction, QImage, QKeySequence
 
 from tests.conftest import BIG_EXPERIMENT, PROD_EXPERIMENT, experiment_id
+from tests.ui.test_browser_tools import answer_next_input_dialog
 from traceviewer.core import filters
 from traceviewer.core.model import USER_KEY
 from traceviewer.core.workspaces import Workspace, WorkspaceStore
@@ -231,3 +232,35 @@ def test_the_trace_and_overview_tabs_are_built_when_first_shown_and_then_work(
     qtbot.waitUntil(lambda: view.result is not None and view.result.complete
                     and not view.loading, timeout=WAIT_MS)
     assert view.result.query.experiment_id == prod
+
+
+def ctrl_g(w: MainWindow):
+    """The window's Ctrl+G action (File > Open trace by ID or client request ID…)."""
+    (action,) = [a for a in w.findChildren(QAction) if a.shortcut() == QKeySequence("Ctrl+G")]
+    return action
+
+
+def test_ctrl_g_asks_for_an_id_and_opens_the_trace_of_that_client_request_id(qtbot,
+                                                                          mlflow_server, sdk):
+    prod = experiment_id(sdk, PROD_EXPERIMENT)
+    (wanted,) = sdk.search_traces(locations=[prod], max_results=1, include_spans=False)
+    w = connected_window(qtbot, Workspace("local", mlflow_server.url), BIG_EXPERIMENT)
+    answer_next_input_dialog(f"  {wanted.info.client_request_id} ")  # pasted with spaces
+    with qtbot.waitSignal(w.trace_view.trace_shown, timeout=WAIT_MS) as shown:
+        ctrl_g(w).trigger()
+    assert shown.args[0].info.trace_id == wanted.info.trace_id
+    assert w.tabs.currentWidget() is w.trace_view and w.banner.isHidden()
+
+
+def test_ctrl_g_with_an_unknown_id_says_so_in_the_banner(qtbot, mlflow_server, sdk):
+    w = connected_window(qtbot, Workspace("local", mlflow_server.url), PROD_EXPERIMENT)
+    answer_next_input_dialog("req-nobody-sent")
+    ctrl_g(w).trigger()
+    qtbot.waitUntil(lambda: not w.banner.isHidden(), timeout=WAIT_MS)
+    experiments = sdk.search_experiments(max_results=1000)
+    text = w.banner.label.text()
+    assert text.startswith("No trace with client request ID 'req-nobody-sent' in all "
+                           f"{len(experiments)} experiments of this workspace")
+    named = text[text.index("(") + 1:text.rindex(")")].split(" and ")[0].split(", ")
+    assert set(named) <= {e.name for e in experiments} and len(named) == min(5, len(experiments))
+    assert w.tabs.currentWidget() is not w.trace_view
