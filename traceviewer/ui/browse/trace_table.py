@@ -55,14 +55,14 @@ TRACE_COLUMNS: list[Column[TraceInfo]] = [
     Column("State", lambda t: t.state, foreground=_state_colour),
     Column("Duration", lambda t: duration_ms(t.duration_ms), align_right=True,
            descending_first=True),
+    Column("Feedback", lambda t: feedback_glance(t.assessments),
+           tooltip=lambda t: feedback_lines(t.assessments)),
     Column("Session", lambda t: t.session or ""),
     Column("User", lambda t: t.user or ""),
     Column("Client request ID", lambda t: t.client_request_id or ""),
     Column("Tokens", _tokens, align_right=True,
            sort_key=lambda t: (t.token_usage or {}).get("total_tokens") or 0),
     Column("Tags", _tags, tooltip=_tags),
-    Column("Feedback", lambda t: feedback_glance(t.assessments),
-           tooltip=lambda t: feedback_lines(t.assessments)),
 ]
 COLUMN_NAMES = [c.header for c in TRACE_COLUMNS]
 DEFAULT_HIDDEN = ("Client request ID", "Tags")
