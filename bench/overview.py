@@ -12,7 +12,8 @@ shown at 1280x900 over all time, grouped by --group-by:
 For each it prints the time from the request to the first chart painted (partial numbers) and to
 the final numbers painted: cold (empty cache) and the median of --runs later reloads (which show
 the cached numbers at once, then refresh), and the longest GUI-thread stall of the whole run
-(a 5 ms heartbeat; not counting time the thread waited for a CPU). Target: no stall > 50 ms."""
+after the tab is shown (a 5 ms heartbeat; not counting time the thread waited for a CPU; the
+first paint of the shown tab is timed on its own). Target: no stall > 50 ms."""
 
 from __future__ import annotations
 
@@ -57,7 +58,6 @@ def gui_child(url: str, experiment_id: str, path: str, group_by: str, runs: int)
     view.resize(1280, 900)
     client = RestClient(url)
     heartbeat = Heartbeat()
-    heartbeat.start()
 
     def once() -> tuple[float, float, int]:
         """(s to the first chart of fresh numbers, s to the final numbers, traces)."""
@@ -67,12 +67,18 @@ def gui_child(url: str, experiment_id: str, path: str, group_by: str, runs: int)
         def shown(result) -> None:
             if result is None or result.from_cache or result.empty:
                 return
-            # The chart is painted when the event loop gets back here after this update.
             key = "final" if result.complete else "first"
-            QTimer.singleShot(0, lambda: marks.setdefault(key, time.perf_counter()))
-            marks.setdefault("first_seen", 0.0)
-            if result.complete:
-                QTimer.singleShot(0, loop.quit)
+
+            def drawn() -> None:
+                # The charts draw in turns of the event loop; a mark once the last is painted.
+                if view.charts.drawing:
+                    QTimer.singleShot(0, drawn)
+                    return
+                marks.setdefault(key, time.perf_counter())
+                if key == "final":
+                    loop.quit()
+
+            QTimer.singleShot(0, drawn)
 
         view.numbers_changed.connect(shown)
         t0 = time.perf_counter()
@@ -84,7 +90,13 @@ def gui_child(url: str, experiment_id: str, path: str, group_by: str, runs: int)
         first = marks.get("first", marks["final"]) - t0
         return first, final, sum(c.traces for c in view.result.totals)
 
+    # Showing the tab paints its five empty charts at once: timed on its own; the heartbeat
+    # measures what follows (connecting, then filling in).
+    t0 = time.perf_counter()
     view.show()
+    app.processEvents()
+    shown_ms = (time.perf_counter() - t0) * 1000
+    heartbeat.start()
     model.set_client(client)
     model.set_experiment(client.get_experiment(experiment_id))  # the first reload starts here
     view.runner.cancel()
@@ -96,7 +108,8 @@ def gui_child(url: str, experiment_id: str, path: str, group_by: str, runs: int)
     heartbeat.stop()
     wall, cpu, wait = heartbeat.worst()
     print(json.dumps({"path": view.result.path, "cold": cold, "warm": warm,
-                      "stall": [wall, cpu, wait], "beats": len(heartbeat.gaps)}), flush=True)
+                      "stall": [wall, cpu, wait], "beats": len(heartbeat.gaps),
+                      "show_ms": shown_ms}), flush=True)
     client.close()
     # PySide6 6.12 can abort in interpreter teardown after a long run ("bool_dealloc", as
     # bench/browse.py notes); the figures are out, so skip the teardown.
@@ -127,7 +140,8 @@ def report(r: dict) -> None:
           f"{statistics.median(finals) * 1000:.0f} ms (max {max(finals) * 1000:.0f} ms)")
     print(f"  longest GUI-thread stall: {wall - wait:.0f} ms not counting {wait:.0f} ms waiting "
           f"for a CPU ({wall:.0f} ms wall, {cpu:.0f} ms GUI-thread CPU; {r['beats']} beats) "
-          f"(target <= {STALL_TARGET_MS} ms: {ok})")
+          f"(target <= {STALL_TARGET_MS} ms: {ok}); showing the empty tab before it "
+          f"{r['show_ms']:.0f} ms")
 
 
 def main() -> int:

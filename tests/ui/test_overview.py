@@ -109,3 +109,13 @@ def test_overview_of_an_or_filter_counts_the_sdks_union_and_a_legend_click_keeps
     qtbot.waitUntil(lambda: w.tabs.currentWidget() is w.browser, timeout=WAIT_MS)
     expected = {t for t, i in union.items() if i.tags.get("environment") == "production"}
     assert set(shown_ids(qtbot, w)) == expected
+
+
+def test_overview_of_a_filter_matching_nothing_says_so(qtbot, mlflow_server, sdk, prod):
+    text = "tags.environment = 'no-such-environment'"
+    assert not sdk.search_traces(locations=[prod], filter_string=text, max_results=1)
+    _w, view = overview_of(qtbot, mlflow_server, "tag:environment",
+                           [[Clause("tags.environment", "=", "no-such-environment")]])
+    assert view.state_label.text() == "No traces in this experiment matching the filter."
+    assert view.compare.compare.rowCount() == 0
+    assert view.charts.legend.count() == 0

@@ -36,11 +36,13 @@ LATENCY_LINES = (("p50", Qt.PenStyle.SolidLine), ("p90", Qt.PenStyle.DashLine),
 
 @dataclass(frozen=True, slots=True)
 class Chart:
-    """One plot: its title, unit, and the y value and tooltip line of a cell."""
+    """One plot: its title, unit, and the y value and tooltip line of a cell; `percent` for a
+    chart whose values are 0-100."""
 
     title: str
     y: Callable[[Cell], float | None]
     tip: Callable[[Cell], str]
+    percent: bool = False
 
 
 def _feedback_name(result: StatsResult) -> str | None:
@@ -73,9 +75,10 @@ def _charts(result: StatsResult) -> list[Chart]:
                          f"{fmt.duration_ms(c.latency.p90)}, p99 "
                          f"{fmt.duration_ms(c.latency.p99)}")),
         Chart("Errors (%)", errors,
-              lambda c: f"{c.errors} of {c.traces} traces failed ({c.error_rate or 0:.0%})"),
+              lambda c: f"{c.errors} of {c.traces} traces failed ({c.error_rate or 0:.0%})",
+              percent=True),
         Chart(f"{feedback} pass rate (%)" if feedback else "Feedback pass rate (%)", rate,
-              rate_tip),
+              rate_tip, percent=True),
         Chart("Tokens", lambda c: float(c.total_tokens),
               lambda c: (f"{c.total_tokens:,} tokens ({c.input_tokens:,} in, "
                          f"{c.output_tokens:,} out)")),
@@ -211,7 +214,10 @@ class OverviewCharts(QWidget):
                 top = max((self._series(ci, charts[ci], group, cells, colour)
                            for group, colour, cells in series), default=0.0)
                 self._drop({(ci, g) for g in groups}, ci)
-                self._set_range(ci, x_range, (0.0, nice_ceiling(top * 1.05)))
+                ceiling = nice_ceiling(top * 1.05)  # the highest point below the frame
+                if charts[ci].percent:
+                    ceiling = min(ceiling, 105.0)
+                self._set_range(ci, x_range, (0.0, ceiling))
             return draw
 
         return [legend, *(chart(ci) for ci in range(len(self.plots)))]
@@ -221,8 +227,9 @@ class OverviewCharts(QWidget):
         self._drop(set())
 
     def _set_range(self, ci: int, x: tuple[float, float], y: tuple[float, float]) -> None:
-        # Ranges move in steps, not with every partial result: an axis whose ticks stay is not
-        # laid out and rendered again (its pixels are cached), the costly part of a redraw.
+        # Ranges move in steps (nice_ceiling), not with every partial result: an axis whose
+        # ticks stay is not laid out and rendered again (its pixels are cached), the costly
+        # part of a redraw.
         if self._ranges[ci] != (x, y):
             self._ranges[ci] = (x, y)
             self.plots[ci].getPlotItem().getViewBox().setRange(xRange=x, yRange=y, padding=0)
@@ -295,25 +302,30 @@ class OverviewCharts(QWidget):
             self.bucket_clicked.emit(group, int(bucket))
 
 
+# The steps of a chart's range: each of these × 10ⁿ.
+NICE_STEPS = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+
+
 def nice_ceiling(value: float) -> float:
-    """The smallest 1, 2 or 5 × 10ⁿ at or above `value` (1 for nothing above 0)."""
+    """The smallest NICE_STEPS × 10ⁿ at or above `value` (1 for nothing above 0)."""
     if value <= 0:
         return 1.0
     unit = 10.0 ** math.floor(math.log10(value))
-    return next(m * unit for m in (1, 2, 5, 10) if value <= m * unit * (1 + 1e-12))
+    return next(m * unit for m in NICE_STEPS if value <= m * unit * (1 + 1e-12))
 
 
 def _x_range(result: StatsResult) -> tuple[float, float]:
-    """The time axis in seconds, half a bucket beyond the first and the last: from the range's
-    start, or (all time) back from its end by a 1-2-5 count of buckets covering the data."""
-    size = result.window.bucket_ms or 1
-    last = result.window.end_ms // size * size
-    if result.window.start_ms is not None:
-        first = result.window.start_ms // size * size
-    else:
-        oldest = min((c.bucket_start for c in result.cells if c.bucket_start is not None),
-                     default=last)
-        first = last - round(nice_ceiling((last - oldest) / size + 1) - 1) * size
+    """The time axis in seconds, half a bucket beyond the first and the last: back from the
+    range's end by a nice_ceiling count of buckets covering the data, never before the
+    range."""
+    size, w = result.window.bucket_ms or 1, result.window
+    last = w.end_ms // size * size
+    start = None if w.start_ms is None else w.start_ms // size * size
+    oldest = min((c.bucket_start for c in result.cells if c.bucket_start is not None),
+                 default=last if start is None else start)  # no data: the whole range
+    first = last - round(nice_ceiling((last - oldest) / size + 1) - 1) * size
+    if start is not None:
+        first = max(first, start)
     return (first - size / 2) / 1000, (last + size / 2) / 1000
 
 
