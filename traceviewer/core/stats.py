@@ -804,9 +804,10 @@ def human_counts(client: search.TraceSearcher, query: StatsQuery, window: Window
     if not wanted:
         return out
     group_by, bucket = query.group_by, window.bucket_ms
-    for page in search.iter_traces(client, [query.experiment_id], [f for w in wanted for f in w],
-                                   page_size=search.MAX_PAGE_SIZE, token=token):
-        for info in page:
+    pages = search.iter_traces(client, [query.experiment_id], [f for w in wanted for f in w],
+                               page_size=search.MAX_PAGE_SIZE, token=token)
+    with gc_paused():  # as in from_search
+        for info in (info for page in pages for info in page):
             group = group_by.value_of(info) if group_by is not None else None
             if values is not None and group not in values:
                 group = None
