@@ -260,7 +260,7 @@ class OverviewView(QWidget):
         if not r.complete:
             verb = "stopped" if stopped else "reading"
             if r.read is not None:
-                total = f" of ~{r.estimated_total:,}" if r.estimated_total else ""
+                total = f" of ~{_rounded(r.estimated_total):,}" if r.estimated_total else ""
                 return f"Partial: {r.read:,}{total} traces read ({verb})."
             return f"Partial: {len(r.totals)} groups so far ({verb})."
         count = sum(c.traces for c in r.totals)
@@ -334,3 +334,8 @@ class OverviewView(QWidget):
             with open(path, "w", newline="", encoding="utf-8") as f:
                 csv.writer(f, lineterminator="\n").writerows(
                     stats.csv_rows([*self.result.cells, *self.result.totals]))
+
+
+def _rounded(estimate: int) -> int:
+    """A guess to two significant digits (43,308 reads ~43,000): no more than it knows."""
+    return round(estimate, 2 - len(str(estimate))) if estimate >= 100 else estimate
