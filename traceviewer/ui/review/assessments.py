@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QMessageBox,
-    QPushButton,
+    QToolButton,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -89,22 +89,25 @@ class AssessmentsPanel(QWidget):
         self.tree.header().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         for column, width in enumerate((150, 85, 110, 220, 200, 150)):
             self.tree.setColumnWidth(column, width)
-        self.add_button = QPushButton("Add feedback…")
-        self.expect_button = QPushButton("Add expectation…")
-        self.edit_button = QPushButton("Edit…")
-        self.override_button = QPushButton("Override…")
-        self.delete_button = QPushButton("Delete")
-        self.undo_button = QPushButton("Undo")
-        self.undo_button.setToolTip("Undo the last change (Ctrl+Z)")
-        buttons = QHBoxLayout()
-        for button in (self.add_button, self.expect_button, self.edit_button,
-                       self.override_button, self.delete_button, self.undo_button):
-            buttons.addWidget(button)
-        buttons.addStretch(1)
+        # Tool buttons in two rows: whole labels in the Trace tab's side pane at its narrowest
+        # (push buttons are at least 80 px each in most styles).
+        self.add_button = _button("Add feedback…")
+        self.expect_button = _button("Add expectation…")
+        self.edit_button = _button("Edit…")
+        self.override_button = _button("Override…")
+        self.delete_button = _button("Delete")
+        self.undo_button = _button("Undo")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.banner)
-        layout.addLayout(buttons)
+        for row in ((self.add_button, self.expect_button),
+                    (self.edit_button, self.override_button, self.delete_button,
+                     self.undo_button)):
+            buttons = QHBoxLayout()
+            for button in row:
+                buttons.addWidget(button)
+            buttons.addStretch(1)
+            layout.addLayout(buttons)
         layout.addWidget(self.tree, 1)
 
         self.add_button.clicked.connect(lambda: self.add(kind="feedback"))
@@ -345,6 +348,12 @@ class AssessmentsPanel(QWidget):
         self._undo.pop()
         self.changed.emit()
         self.outbox_sender.kick()
+
+
+def _button(text: str) -> QToolButton:
+    button = QToolButton()
+    button.setText(text)
+    return button
 
 
 def _queued_text(item: Item) -> str:
