@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 
 from tests.conftest import PROD_EXPERIMENT
 from tests.core.test_filter_groups import groups as group_lists
-from tests.ui.test_browse import WAIT_MS, browser, set_source  # noqa: F401 (a fixture)
+from tests.ui.test_browse import WAIT_MS, set_source
 from traceviewer.core import filter_groups, filters
 from traceviewer.core.filters import Clause
 from traceviewer.ui.browse.filter_builder import FilterBuilder
