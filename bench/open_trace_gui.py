@@ -175,6 +175,18 @@ def find_or_log(url: str, num_spans: int) -> str:
     return found[0].info.trace_id
 
 
+def open_in_view(raw: bytes, trace_id: str, tmp: Path) -> dict:
+    """Open the trace (its response bytes `raw`) in the detail view in a fresh process, then
+    reopen it from the cache; the figures of `gui_child` (times, longest GUI stalls, RSS)."""
+    raw_path = tmp / f"{trace_id}.json"
+    raw_path.write_bytes(raw)
+    cache_dir = tmp / f"cache-{trace_id}"
+    out = subprocess.run([sys.executable, __file__, "--child", str(raw_path), trace_id,
+                          str(cache_dir)], check=True, capture_output=True, text=True)
+    raw_path.unlink()
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def bench_size(url: str, num_spans: int, tmp: Path) -> None:
     from mlflow import MlflowClient
 
@@ -190,12 +202,7 @@ def bench_size(url: str, num_spans: int, tmp: Path) -> None:
     t0 = time.perf_counter()
     MlflowClient(tracking_uri=url).get_trace(trace_id)
     theirs = time.perf_counter() - t0
-    raw_path = tmp / f"{num_spans}.json"
-    raw_path.write_bytes(raw)
-    cache_dir = tmp / f"cache-{num_spans}"
-    out = subprocess.run([sys.executable, __file__, "--child", str(raw_path), trace_id,
-                          str(cache_dir)], check=True, capture_output=True, text=True)
-    r = json.loads(out.stdout.strip().splitlines()[-1])
+    r = open_in_view(raw, trace_id, tmp)
     print(f"{r['spans']:>7,} spans ({len(raw) / 1e6:5.1f} MB; logged/found in {logged:5.1f} s)"
           f" | download {ours:6.2f} s, MlflowClient().get_trace {theirs:6.2f} s"
           f" | bytes -> tree+timeline painted {r['open'][0]:6.3f} s"
