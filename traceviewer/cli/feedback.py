@@ -32,7 +32,8 @@ from traceviewer.core.workspaces import Workspace, WorkspaceStore, guess_kind
 EXIT_QUEUED = 3
 _ADD_EXIT_STATUS = (f"Exit status: 0 saved on the server; {EXIT_QUEUED} queued (the server could "
                     "not be reached: the label is kept in the outbox and sent later); 1 refused "
-                    "by the server or not recorded; 2 wrong usage.")
+                    "by the server, answered with something that is not an MLflow answer, or "
+                    "not recorded; 2 wrong usage.")
 
 _TABLE = (("NAME", 22), ("KIND", 11), ("VALUE", 12), ("SOURCE", 28), ("TIME", 19),
           ("ASSESSMENT ID", 34), ("RATIONALE", 0))
@@ -145,8 +146,10 @@ def _add(args: argparse.Namespace) -> int:
               "It will be sent by `traceviewer outbox flush` or the next app start.",
               file=sys.stderr)
         return EXIT_QUEUED
-    print(f"The server refused {label}: {reason}\nIt is kept as outbox item "
-          f"{item.item_id}: `traceviewer outbox retry {item.item_id}` or "
+    # Parked: refused by the server, or an answer that cannot be trusted (not an MLflow
+    # server's): not sent again on its own.
+    print(f"{label} was not saved: {reason}\nIt is kept as outbox item {item.item_id}: "
+          f"`traceviewer outbox retry {item.item_id}` or "
           f"`traceviewer outbox discard {item.item_id}`.", file=sys.stderr)
     return 1
 

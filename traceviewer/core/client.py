@@ -13,7 +13,8 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -148,23 +149,28 @@ class RestClient:
             body["filter"] = filter
         if page_token:
             body["page_token"] = page_token
-        data = self._json("POST", "/api/2.0/mlflow/experiments/search", "searching experiments",
+        what = "searching experiments"
+        data = self._json("POST", "/api/2.0/mlflow/experiments/search", what,
                           body=body, read=True, search=True, token=token)
-        experiments = [Experiment.from_json(e) for e in data.get("experiments", [])]
-        return experiments, data.get("next_page_token") or None
+        with _mlflow_answer(self.host, what):
+            experiments = [Experiment.from_json(e) for e in data.get("experiments", [])]
+            return experiments, _page_token(data)
 
     def get_experiment(self, experiment_id: str) -> Experiment:
         """The experiment with this id (NotFound if there is none)."""
-        data = self._json("GET", "/api/2.0/mlflow/experiments/get",
-                          f"reading experiment {experiment_id}",
+        what = f"reading experiment {experiment_id}"
+        data = self._json("GET", "/api/2.0/mlflow/experiments/get", what,
                           params={"experiment_id": experiment_id})
-        return Experiment.from_json(data["experiment"])
+        with _mlflow_answer(self.host, what):
+            return Experiment.from_json(data["experiment"])
 
     def get_experiment_by_name(self, name: str) -> Experiment:
         """The experiment with this exact name (NotFound if there is none)."""
-        data = self._json("GET", "/api/2.0/mlflow/experiments/get-by-name",
-                          f"reading experiment {name!r}", params={"experiment_name": name})
-        return Experiment.from_json(data["experiment"])
+        what = f"reading experiment {name!r}"
+        data = self._json("GET", "/api/2.0/mlflow/experiments/get-by-name", what,
+                          params={"experiment_name": name})
+        with _mlflow_answer(self.host, what):
+            return Experiment.from_json(data["experiment"])
 
     def resolve_experiment(self, name_or_id: str) -> Experiment:
         """The experiment with this id or, failing that, this name."""
@@ -198,10 +204,12 @@ class RestClient:
             body["order_by"] = [order_by] if isinstance(order_by, str) else list(order_by)
         if page_token:
             body["page_token"] = page_token
-        data = self._json("POST", "/api/3.0/mlflow/traces/search", "searching traces",
+        what = "searching traces"
+        data = self._json("POST", "/api/3.0/mlflow/traces/search", what,
                           body=body, read=True, search=True, token=token)
-        infos = [TraceInfo.from_json(t) for t in data.get("traces", [])]
-        return infos, data.get("next_page_token") or None
+        with _mlflow_answer(self.host, what):
+            infos = [TraceInfo.from_json(t) for t in data.get("traces", [])]
+            return infos, _page_token(data)
 
     def get_trace_raw(self, trace_id: str, token: CancelToken | None = None,
                       progress: Progress | None = None) -> bytes | bytearray:
@@ -228,7 +236,9 @@ class RestClient:
 
     def get_trace_info(self, trace_id: str, token: CancelToken | None = None) -> TraceInfo:
         """The trace's info without spans."""
-        return TraceInfo.from_json(self._trace_info_json(trace_id, token))
+        info = self._trace_info_json(trace_id, token)
+        with _mlflow_answer(self.host, f"reading trace {trace_id}"):
+            return TraceInfo.from_json(info)
 
     def batch_get_trace_infos(self, trace_ids: Sequence[str],
                               token: CancelToken | None = None) -> list[TraceInfo]:
@@ -237,17 +247,21 @@ class RestClient:
             return []
         if self.databricks:
             return databricks_routes.batch_get_trace_infos(self, trace_ids, token)
-        data = self._json("POST", "/api/3.0/mlflow/traces/batchGetInfos",
-                          f"reading {len(trace_ids)} trace infos",
+        what = f"reading {len(trace_ids)} trace infos"
+        data = self._json("POST", "/api/3.0/mlflow/traces/batchGetInfos", what,
                           body={"trace_ids": list(trace_ids)}, read=True, token=token)
-        return [TraceInfo.from_json(t) for t in data.get("trace_infos", [])]
+        with _mlflow_answer(self.host, what):
+            return [TraceInfo.from_json(t) for t in data.get("trace_infos", [])]
 
     def _trace_info_json(self, trace_id: str,
                          token: CancelToken | None = None) -> dict[str, Any]:
-        data = self._json("GET", databricks_routes.trace_info_path(trace_id),
-                          f"reading trace {trace_id}", token=token)
-        info: dict[str, Any] = data["trace"]["trace_info"]
-        return info
+        what = f"reading trace {trace_id}"
+        data = self._json("GET", databricks_routes.trace_info_path(trace_id), what, token=token)
+        with _mlflow_answer(self.host, what):
+            info = data["trace"]["trace_info"]
+            if not isinstance(info, dict):
+                raise TypeError("trace_info is not an object")
+            return info
 
     def _trace_from_artifact(self, trace_id: str, token: CancelToken | None) -> bytes:
         info = self._trace_info_json(trace_id, token)
@@ -262,16 +276,18 @@ class RestClient:
     def create_assessment(self, trace_id: str, body: dict[str, Any]) -> Assessment:
         """Create an assessment; `body` is the assessment object of the REST call (name, source,
         feedback or expectation, rationale, metadata, overrides)."""
-        data = self._json("POST", f"/api/3.0/mlflow/traces/{_seg(trace_id)}/assessments",
-                          f"saving an assessment on trace {trace_id}",
+        what = f"saving an assessment on trace {trace_id}"
+        data = self._json("POST", f"/api/3.0/mlflow/traces/{_seg(trace_id)}/assessments", what,
                           body={"assessment": {**body, "trace_id": trace_id}})
-        return Assessment.from_json(data["assessment"])
+        with _mlflow_answer(self.host, what):
+            return Assessment.from_json(data["assessment"])
 
     def get_assessment(self, trace_id: str, assessment_id: str) -> Assessment:
         """One assessment of a trace."""
-        data = self._json("GET", _assessment_path(trace_id, assessment_id),
-                          f"reading assessment {assessment_id}")
-        return Assessment.from_json(data["assessment"])
+        what = f"reading assessment {assessment_id}"
+        data = self._json("GET", _assessment_path(trace_id, assessment_id), what)
+        with _mlflow_answer(self.host, what):
+            return Assessment.from_json(data["assessment"])
 
     def update_assessment(self, trace_id: str, assessment_id: str,
                           fields: dict[str, Any]) -> Assessment:
@@ -279,9 +295,10 @@ class RestClient:
         metadata) of an assessment; the update mask is made from the keys."""
         body = {"assessment": {"assessment_id": assessment_id, "trace_id": trace_id, **fields},
                 "update_mask": ",".join(fields)}
-        data = self._json("PATCH", _assessment_path(trace_id, assessment_id),
-                          f"updating assessment {assessment_id}", body=body)
-        return Assessment.from_json(data["assessment"])
+        what = f"updating assessment {assessment_id}"
+        data = self._json("PATCH", _assessment_path(trace_id, assessment_id), what, body=body)
+        with _mlflow_answer(self.host, what):
+            return Assessment.from_json(data["assessment"])
 
     def delete_assessment(self, trace_id: str, assessment_id: str) -> None:
         """Delete an assessment (no error if it is already gone, as the server does)."""
@@ -498,6 +515,28 @@ class RestClient:
         # First line only: some errors carry SQL statements and tracebacks after it.
         summary = message.strip().splitlines()[0][:300] if message.strip() else message
         raise ServerError(f"{self.host} failed while {what} ({detail}): {summary}", status)
+
+
+@contextmanager
+def _mlflow_answer(host: str, what: str) -> Iterator[None]:
+    """Model objects made from a JSON answer: one of another shape than an MLflow server's
+    (a proxy, another service) is a ServerError naming the host, not a KeyError or
+    AttributeError from deep in the parsing."""
+    try:
+        yield
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+        detail = redact(f"{type(exc).__name__}: {exc}")[:200]
+        # A success status (only those reach parsing): not worth retrying on its own.
+        raise ServerError(f"{host} answered with JSON that is not an MLflow server's while "
+                          f"{what} ({detail}): check that the host URL points at an MLflow "
+                          "tracking server.", 200) from None
+
+
+def _page_token(data: dict[str, Any]) -> str | None:
+    token = data.get("next_page_token") or None
+    if token is not None and not isinstance(token, str):
+        raise TypeError("next_page_token is not a string")
+    return token
 
 
 def normalize_host(host: str) -> str:
