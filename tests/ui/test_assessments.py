@@ -97,3 +97,21 @@ def test_schema_dialog_saves_labels_per_experiment_and_refuses_a_category_withou
                        required=False)
     assert SchemaStore().get("local", "7") == (DEFAULT_SCHEMAS[0], tone)
     assert SchemaStore().get("local", "8") == DEFAULT_SCHEMAS
+
+
+def test_a_damaged_outbox_moved_aside_at_start_is_named_in_the_status_and_details(qtbot):
+    from traceviewer.core import paths
+
+    path = paths.data_dir() / "outbox.sqlite3"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"not an outbox\n" * 100)
+    sender = OutboxSender()
+    status = OutboxStatus(sender)
+    qtbot.addWidget(status)
+    (aside,) = path.parent.glob("outbox.sqlite3.corrupt-*")
+    assert "moved aside" in status.label.text() and "sent" not in status.label.text()
+    assert status.details_button.isVisibleTo(status)
+    status.details_button.click()
+    assert status.dialog.set_aside.isVisibleTo(status.dialog)
+    assert str(aside) in status.dialog.set_aside.text()
+    assert status.dialog.list.topLevelItemCount() == 0

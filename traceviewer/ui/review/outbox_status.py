@@ -124,6 +124,13 @@ class ParkedDialog(QDialog):
         self.list.setHeaderLabels(["State", "Change", "Trace", "Where", "Queued", "Reason"])
         self.list.setRootIsDecorated(False)
         self.list.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # A damaged outbox this session set aside: where it went, for as long as the app runs.
+        self.set_aside = QLabel(sender.outbox.set_aside or "")
+        self.set_aside.setTextFormat(Qt.TextFormat.PlainText)
+        self.set_aside.setWordWrap(True)
+        self.set_aside.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        palette.set_style(self.set_aside, "color: $ERROR_TEXT;")
+        self.set_aside.setVisible(bool(sender.outbox.set_aside))
         self.retry_button = QPushButton("Retry")
         self.discard_button = QPushButton("Discard")
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
@@ -133,6 +140,7 @@ class ParkedDialog(QDialog):
         self.retry_button.clicked.connect(lambda: self._act(sender.retry))
         self.discard_button.clicked.connect(lambda: self._act(sender.discard))
         layout = QVBoxLayout(self)
+        layout.addWidget(self.set_aside)
         layout.addWidget(self.list)
         layout.addWidget(buttons)
         sender.changed.connect(self.refresh)
@@ -184,8 +192,10 @@ class OutboxStatus(QWidget):
         """Show the current counts and last error."""
         status = self._sender.status()
         waiting = status.pending + status.parked
+        damaged = bool(self._sender.outbox.set_aside)
         if not waiting:
-            self.label.setText("All assessments sent")
+            self.label.setText("A damaged outbox file was moved aside: see Details…" if damaged
+                               else "All assessments sent")
         else:
             parts = [f"{status.pending} pending"] if status.pending else []
             if status.parked:
@@ -195,9 +205,10 @@ class OutboxStatus(QWidget):
                 text += f" — {redact(status.last_error)}"
             self.label.setText(text)
         self.label.setToolTip(self.label.text())
-        palette.set_style(self.label, "color: $ERROR_TEXT;" if status.parked else "")
+        palette.set_style(self.label, "color: $ERROR_TEXT;" if status.parked or damaged
+                          else "")
         self.send_button.setVisible(bool(status.pending))
-        self.details_button.setVisible(bool(waiting))
+        self.details_button.setVisible(bool(waiting) or damaged)
 
     def show_details(self) -> None:
         """Open the list of waiting items (retry / discard)."""
