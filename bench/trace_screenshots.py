@@ -68,6 +68,8 @@ def shoot(view: TraceView, client: RestClient, trace_id: str, path: Path, span_t
         tabs = view.inspector.tabs
         tabs.setCurrentIndex(next(i for i in range(tabs.count()) if tabs.tabText(i) == tab))
     settle(600)  # the search, if any, runs after a short typing delay
+    while view.match_label.text() == "searching…":
+        settle(100)
     view.grab().save(str(path))
     print(f"saved {path}")
 
