@@ -1,6 +1,7 @@
 """The command line against loopback servers that are not MLflow servers (tests/fakeserver.py):
-JSON of another shape and endless answers give one clear line and exit 1, never a traceback,
-and a label they swallowed is kept in the outbox, said to be not saved (not "refused")."""
+JSON of another shape, a web page and endless answers give one clear line and exit 1, never a
+traceback, and a label they swallowed is kept in the outbox, said to be not saved (not
+"refused")."""
 
 from __future__ import annotations
 
@@ -23,10 +24,10 @@ WRONG_SHAPES = [
 ]
 
 
-def answering(document: dict) -> FakeServer:
-    body = json.dumps(document).encode()
+def answering(document: dict | str, content_type: str = "application/json") -> FakeServer:
+    body = (document if isinstance(document, str) else json.dumps(document)).encode()
     return FakeServer(lambda sock, _: sock.sendall(
-        head("200 OK", {"Content-Type": "application/json",
+        head("200 OK", {"Content-Type": content_type,
                         "Content-Length": str(len(body))}) + body))
 
 
@@ -42,6 +43,16 @@ def test_json_of_another_shape_is_one_clear_error_naming_the_host(cli, document,
     assert code == 1
     assert f"{server.url} answered with JSON that is not an MLflow server's" in err
     assert "check that the host URL points at an MLflow tracking server" in err
+
+
+@pytest.mark.parametrize("command", [("experiments", "list"), FEEDBACK])
+def test_a_web_page_instead_of_json_says_so_rather_than_try_again(cli, command):  # noqa: F811
+    page = "<html><body><form action='/login'>Sign in</form></body></html>"
+    with answering(page, "text/html; charset=utf-8") as server:
+        code, _, err = cli(*command, "--host", server.url)
+    assert code == 1
+    assert f"{server.url} sent a web page, not an MLflow answer" in err
+    assert "sign-in page or a proxy" in err and "try again" not in err
 
 
 def test_a_label_an_endless_answer_swallowed_is_kept_and_said_not_saved(cli):  # noqa: F811

@@ -340,6 +340,12 @@ class RestClient:
         except ValueError:
             data = None
         if not isinstance(data, dict):
+            if "html" in resp.headers.get("content-type", "").lower():
+                # Trying again would get the same page (a sign-in page or proxy in between).
+                raise ServerError(f"{self.host} sent a web page, not an MLflow answer, while "
+                                  f"{what}: check that the host URL points at an MLflow "
+                                  "tracking server (a sign-in page or a proxy may be in the "
+                                  "way).", resp.status_code)
             raise ServerError(f"{self.host} sent an unreadable answer while {what} (not a JSON "
                               "object; the response may have been cut off): try again.",
                               resp.status_code)
