@@ -30,18 +30,11 @@ from pathlib import Path
 from browse import EXPERIMENT, STALL_TARGET_MS, Heartbeat, ensure_traces
 
 PATHS = ("metrics", "search")
-_NONE_REFS: tuple[None, ...] = ()
 
 
 def gui_child(url: str, experiment_id: str, path: str, group_by: str, runs: int) -> None:
     """Runs in a fresh process; prints one JSON line of figures."""
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    # PySide6 6.12.0 on Python 3.11 drops a reference to None on every call of a void Qt method
-    # (None is not immortal before 3.12): a run of thousands of paints deallocates None and
-    # aborts ("none_dealloc"). Enough references held here to outlast the run, in a tuple: the
-    # collector untracks it (a list would be walked by every full collection, a GUI stall).
-    global _NONE_REFS
-    _NONE_REFS = (None,) * 20_000_000
     from PySide6.QtCore import QEventLoop, QTimer
 
     from traceviewer.core.app_model import AppModel
