@@ -237,7 +237,10 @@ class _GcPause:
 @contextmanager
 def gc_paused() -> Iterator[None]:
     """Python's cyclic garbage collector off while a trace is parsed: wrap CPU-bound parsing
-    only, never I/O (`parse_trace` and `parse_packed` use it themselves).
+    (`parse_trace` and `parse_packed` use it themselves), never a trace's download. The one
+    reader of pages under it is the Overview's statistics (`stats`), whose page objects die
+    page by page and whose requests are each bounded by the client's deadline: there, full
+    collections set off by the pages' numbers stalled the GUI for 50-180 ms.
 
     A big trace is millions of small acyclic objects: the collections their allocation
     triggers cost three to four times the parse, and each one holds the GIL (the GUI freezes).
