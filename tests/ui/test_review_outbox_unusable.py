@@ -6,6 +6,7 @@ works again the same input reaches the real seeded `mlflow server` (read back by
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,7 +29,7 @@ from tests.ui.test_review import (
 from traceviewer.core.outbox import Outbox
 from traceviewer.core.review import LabelSchema
 from traceviewer.ui.review.assessments import AssessmentsPanel
-from traceviewer.ui.review.outbox_status import OutboxSender
+from traceviewer.ui.review.outbox_status import OutboxSender, OutboxStatus
 
 
 @pytest.fixture
@@ -151,3 +152,47 @@ def test_review_submit_the_outbox_cannot_record_keeps_the_answers_and_retry_send
     sent_all(qtbot, sender)
     (answer,) = answers(sdk, ids[0], name)
     assert (answer.value, answer.rationale) == (False, "refund <i>missing</i>")
+
+
+@pytest.fixture
+def read_only_outbox(tmp_path):
+    """An outbox holding one unsent label on a tmpfs then mounted read-only."""
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)],
+                          capture_output=True, text=True)
+    if done.returncode:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip() or done.returncode})")
+    outbox = Outbox(folder / "outbox.sqlite3")
+    yield outbox, folder
+    subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_a_read_only_outbox_still_shows_the_trace_and_says_why_nothing_is_recorded(
+        qtbot, client, infos, mlflow_server, read_only_outbox):  # noqa: F811
+    outbox, folder = read_only_outbox
+    info = infos[39]
+    ws = workspace(mlflow_server.url, REVIEWER)
+    sender = OutboxSender(outbox)
+    status = OutboxStatus(sender)
+    panel = AssessmentsPanel(sender)
+    for widget in (status, panel):
+        qtbot.addWidget(widget)
+    panel.show()
+    subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+
+    panel.show_trace(client.get_trace_info(info.trace_id), client, ws,
+                     [LabelSchema("quality", "text")])
+    assert [r[0] for r in rows(panel)] == [a.name for a in
+                                           client.get_trace_info(info.trace_id).assessments]
+    assert panel.banner.isVisible() and "must be writable" in panel.banner.label.text()
+    panel.add_button.click()
+    panel.dialog.text.setText("kept")
+    panel.dialog.buttons.button(QDialogButtonBox.Ok).click()
+    assert panel.dialog.isVisible() and panel.dialog.value() == "kept"
+    assert "NOT recorded" in panel.dialog.error.text()
+    sender.kick()  # a send pass on an unreadable outbox ends, to look again later
+    qtbot.waitUntil(lambda: not sender.busy and sender.timer.isActive(), timeout=20_000)
+    assert status.label.text() == "The outbox cannot be used now (see the tooltip)"
+    assert "must be writable" in status.label.toolTip()
+    sender.timer.stop()

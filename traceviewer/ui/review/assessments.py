@@ -172,8 +172,13 @@ class AssessmentsPanel(QWidget):
         if self.info is None:
             self._update_buttons()
             return
-        items = assessment_state.pending_items(self.outbox, self.target, self.info.trace_id) \
-            if self.workspace else []
+        try:
+            items = assessment_state.pending_items(self.outbox, self.target,
+                                                   self.info.trace_id) if self.workspace else []
+        except OutboxUnavailable as exc:  # e.g. a read-only disk: the server's read still shows
+            items = []
+            self.banner.show_error(f"{exc} Changes not sent yet are not shown.",
+                                   source="outbox")
         self.current = assessment_state.merge(self.info.assessments, items, self.read_at)
         by_id = {c.assessment.assessment_id: c.assessment for c in self.current}
         for current in self.current:

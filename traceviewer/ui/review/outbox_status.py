@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.client import RestClient
+from traceviewer.core.errors import OutboxUnavailable
 from traceviewer.core.outbox import Item, Outbox, SendReport, Status, Target
 from traceviewer.core.redact import redact
 from traceviewer.ui.common import palette
@@ -96,7 +97,11 @@ class OutboxSender(QObject):
             force, self._again, self._force = self._force, False, False
             self._flush(force)
             return
-        if self.outbox.status().pending:
+        try:
+            again = bool(self.outbox.status().pending)
+        except OutboxUnavailable:
+            again = True  # unusable for now (the status says why): look again later
+        if again:
             self.timer.start()
         else:
             self.timer.stop()
@@ -190,7 +195,15 @@ class OutboxStatus(QWidget):
 
     def refresh(self) -> None:
         """Show the current counts and last error."""
-        status = self._sender.status()
+        try:
+            status = self._sender.status()
+        except OutboxUnavailable as exc:  # read-only, locked or damaged: say so, briefly
+            self.label.setText("The outbox cannot be used now (see the tooltip)")
+            self.label.setToolTip(str(exc))
+            palette.set_style(self.label, "color: $ERROR_TEXT;")
+            self.send_button.hide()
+            self.details_button.hide()
+            return
         waiting = status.pending + status.parked
         damaged = bool(self._sender.outbox.set_aside)
         if not waiting:
