@@ -204,9 +204,10 @@ def tab_index(w: MainWindow, title: str) -> int:
     return next(i for i in range(w.tabs.count()) if w.tabs.tabText(i) == title)
 
 
-def test_the_trace_and_overview_tabs_are_built_when_first_shown_and_then_work(
+def test_the_trace_review_and_overview_tabs_are_built_when_first_shown_and_then_work(
         qtbot, mlflow_server, sdk, prod):
     from traceviewer.ui.overview.overview_view import OverviewView
+    from traceviewer.ui.review.review_panel import ReviewPanel
     from traceviewer.ui.trace.trace_view import TraceView
 
     (wanted,) = sdk.search_traces(locations=[prod], max_results=1, include_spans=False)
@@ -223,6 +224,12 @@ def test_the_trace_and_overview_tabs_are_built_when_first_shown_and_then_work(
     assert w.tabs.currentWidget() is w.trace_view
     assert sorted(s.span_id for s in shown.args[0].spans) == sorted(
         s.span_id for s in sdk.get_trace(wanted.info.trace_id).data.spans)
+
+    review_tab = tab_index(w, "Review")
+    assert not isinstance(w.tabs.widget(review_tab), ReviewPanel)
+    w.tabs.setCurrentIndex(review_tab)
+    assert isinstance(w.tabs.currentWidget(), ReviewPanel) and w.tabs.currentWidget() is w.review
+    assert not w.review.submit_button.isEnabled()  # no queue yet: nothing to submit
 
     overview_tab = tab_index(w, "Overview")
     assert not isinstance(w.tabs.widget(overview_tab), OverviewView)

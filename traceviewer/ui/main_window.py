@@ -42,15 +42,15 @@ from traceviewer.ui.common.banner import ErrorBanner
 from traceviewer.ui.common.tasks import TaskRunner, activity
 from traceviewer.ui.review.assessments import AssessmentsPanel
 from traceviewer.ui.review.outbox_status import OutboxSender, OutboxStatus
-from traceviewer.ui.review.review_panel import ReviewPanel
 from traceviewer.ui.summaries.sessions import SessionsView
 from traceviewer.ui.summaries.users import UsersView
-from traceviewer.ui.trace.compare_view import CompareView, CompareWithDialog
 from traceviewer.ui.workspaces.first_run import FirstRunScreen
 from traceviewer.ui.workspaces.workspace_manager import WorkspaceManager
 
-if TYPE_CHECKING:  # built when first needed: they import pyqtgraph (about 0.5 s)
+if TYPE_CHECKING:  # built when first needed (the Trace and Overview tabs import pyqtgraph)
     from traceviewer.ui.overview.overview_view import OverviewView
+    from traceviewer.ui.review.review_panel import ReviewPanel
+    from traceviewer.ui.trace.compare_view import CompareView
     from traceviewer.ui.trace.trace_view import TraceView
 
 TRACE_FILES = "Trace JSON (*.json);;All files (*)"
@@ -132,11 +132,9 @@ class MainWindow(QMainWindow):
         self.users.show_filtered.connect(self._show_filtered)
         self._stale_views: set[SessionsView | UsersView] = {self.sessions, self.users}
         self.outbox_sender = OutboxSender(parent=self)
-        self.review = ReviewPanel(self.outbox_sender, app_model=self.app_model)
         self.browser.review_requested.connect(self.start_review)
         self.assessments = AssessmentsPanel(self.outbox_sender, self.app_model)
-        for panel in (self.assessments, self.review.earlier):
-            panel.info_changed.connect(self.browser.model.replace_row)
+        self.assessments.info_changed.connect(self.browser.model.replace_row)
         self.trace_cache = TraceCache()
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
@@ -145,14 +143,13 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.users, "Users")
         self._trace_page = DeferredPage(self._build_trace_view)
         self.tabs.addTab(self._trace_page, "Trace")
-        self.tabs.addTab(self.review, "Review")
-        self.compare_view = CompareView(cache=self.trace_cache)
-        self.compare_view.status_message.connect(
-            lambda text: self.statusBar().showMessage(text, 8000))
+        self._review_page = DeferredPage(self._build_review)
+        self.tabs.addTab(self._review_page, "Review")
         self.browser.compare_requested.connect(self.compare)
         self._overview_page = DeferredPage(self._build_overview)
         self.tabs.addTab(self._overview_page, "Overview")
-        self.tabs.addTab(self.compare_view, "Compare")  # after Overview: its Ctrl+6 stays
+        self._compare_page = DeferredPage(self._build_compare_view)
+        self.tabs.addTab(self._compare_page, "Compare")  # after Overview: its Ctrl+6 stays
         self.tabs.currentChanged.connect(self._tab_changed)
         for i in range(self.tabs.count()):
             self.tabs.setTabToolTip(i, f"Ctrl+{i + 1}")
@@ -228,6 +225,16 @@ class MainWindow(QMainWindow):
         """The Overview tab's view (built now if it was not yet)."""
         return cast("OverviewView", self._built(self._overview_page))
 
+    @property
+    def review(self) -> ReviewPanel:
+        """The Review tab's panel (built now if it was not yet)."""
+        return cast("ReviewPanel", self._built(self._review_page))
+
+    @property
+    def compare_view(self) -> CompareView:
+        """The Compare tab's view (built now if it was not yet)."""
+        return cast("CompareView", self._built(self._compare_page))
+
     def _build_trace_view(self) -> QWidget:
         from traceviewer.ui.trace.trace_view import TraceView
 
@@ -240,6 +247,20 @@ class MainWindow(QMainWindow):
         view.trace_shown.connect(lambda _t: self.banner.succeeded("lookup"))
         view.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         view.compare_requested.connect(self._compare_with_dialog)
+        return view
+
+    def _build_review(self) -> QWidget:
+        from traceviewer.ui.review.review_panel import ReviewPanel
+
+        panel = ReviewPanel(self.outbox_sender, app_model=self.app_model)
+        panel.earlier.info_changed.connect(self.browser.model.replace_row)
+        return panel
+
+    def _build_compare_view(self) -> QWidget:
+        from traceviewer.ui.trace.compare_view import CompareView
+
+        view = CompareView(cache=self.trace_cache)
+        view.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         return view
 
     def _build_overview(self) -> QWidget:
@@ -530,6 +551,8 @@ class MainWindow(QMainWindow):
         self.compare_view.compare(self.app_model.client, a_id, b_id)
 
     def _compare_with_dialog(self, a_id: str) -> None:
+        from traceviewer.ui.trace.compare_view import CompareWithDialog
+
         dialog = CompareWithDialog(a_id, self.browser.model.rows, self)
         if dialog.exec() and dialog.chosen_id():
             self.compare(a_id, dialog.chosen_id())
