@@ -111,6 +111,18 @@ def test_screenshot_flag_saves_the_filtered_table_and_exits_0(mlflow_server, tmp
     assert (image.width(), image.height()) == (1280, 800)
 
 
+def test_trace_flag_downloads_the_trace_once_and_the_next_run_shows_it_from_the_cache(
+        fault_proxy, sdk, prod, tmp_path):
+    (wanted,) = sdk.search_traces(locations=[prod], max_results=1, include_spans=False)
+    WorkspaceStore().upsert(Workspace("local", fault_proxy.url))
+    for _run in range(2):
+        result = run_cli("--workspace", "local", "--trace", wanted.info.trace_id,
+                         "--screenshot", str(tmp_path / "shot.png"))
+        assert result.returncode == 0, result.stderr
+        # Started before the window, taken over by the Trace tab: one download in all.
+        assert fault_proxy.forwarded_count("/traces/get") == 1
+
+
 def test_malformed_filter_flag_says_where_and_exits_2(mlflow_server):
     WorkspaceStore().upsert(Workspace("local", mlflow_server.url))
     result = run_cli("--workspace", "local", "--filter", "status = 'OK' AND name =",

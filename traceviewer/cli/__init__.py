@@ -55,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
 
             return selftest.run()
         if args.command is None:
+            if args.trace:  # the download overlaps starting Qt, the window and connecting
+                from traceviewer.core.trace_loading import prefetch_from_workspace
+
+                prefetch_from_workspace(args.trace, args.workspace)
             from traceviewer.ui.app import run_gui
 
             return run_gui(args)

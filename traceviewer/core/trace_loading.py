@@ -144,6 +144,24 @@ def prefetch(open_client: Callable[[], RestClient | None], trace_id: str,
     return thread
 
 
+def prefetch_from_workspace(trace_id: str, workspace: str | None) -> threading.Thread:
+    """`prefetch` from the workspace the GUI will connect to: `workspace` if there is one of
+    that name, else the last used, else the first (the config and the keyring are read in the
+    prefetch's thread)."""
+    from traceviewer.core.workspaces import WorkspaceMemory, WorkspaceStore, open_client
+
+    def client() -> RestClient | None:
+        store = WorkspaceStore()
+        names = [ws.name for ws in store.list()]
+        last = WorkspaceMemory().current
+        name = workspace if workspace in names else (last if last in names else
+                                                     (names[0] if names else None))
+        found = store.get(name) if name else None
+        return open_client(found) if found is not None else None
+
+    return prefetch(client, trace_id, TraceCache())
+
+
 def _quietly(work: Callable[[], None]) -> Callable[[], None]:
     def run() -> None:
         try:

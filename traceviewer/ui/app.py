@@ -70,8 +70,6 @@ def run_gui(args: Namespace) -> int:
     if args.filter:
         filters.parse(args.filter)  # BadFilter before any window or task exists
     app = _application_for(args.screenshot)
-    if args.trace:  # the download overlaps building the window and connecting
-        _prefetch_trace(args.trace, args.workspace)
     from traceviewer.ui.main_window import MainWindow
 
     window = MainWindow()
@@ -88,24 +86,6 @@ def run_gui(args: Namespace) -> int:
         window.resize(1280, 800)
         window.splitter.setSizes([280, 1000])
     return _run(app, window, window.banner, args.screenshot)
-
-
-def _prefetch_trace(trace_id: str, workspace: str | None) -> None:
-    """Start downloading `trace_id` from the workspace the main window will connect to."""
-    from traceviewer.core import trace_loading
-    from traceviewer.core.cache import TraceCache
-    from traceviewer.core.workspaces import WorkspaceMemory, WorkspaceStore, open_client
-
-    def client():  # in the prefetch's thread: reads the config and the keyring
-        store = WorkspaceStore()
-        names = [ws.name for ws in store.list()]
-        last = WorkspaceMemory().current
-        name = workspace if workspace in names else (last if last in names else
-                                                     (names[0] if names else None))
-        found = store.get(name) if name else None
-        return open_client(found) if found is not None else None
-
-    trace_loading.prefetch(client, trace_id, TraceCache())
 
 
 def run_standalone(path: str, screenshot: str | None = None) -> int:
