@@ -89,7 +89,7 @@ def test_enter_in_the_field_box_applies_too(qtbot):
     assert applied.args == [[[filters.status("ERROR")]]]
 
 
-def test_two_letters_in_the_user_box_offer_the_matching_seeded_users(qtbot, browser, client,  # noqa: F811
+def test_two_letters_in_the_user_box_offer_the_matching_seeded_users(qtbot, browser, client,
                                                                     sdk, prod_infos):
     key = "mlflow.trace.user"
     users = {i.tags.get(key) or i.trace_metadata.get(key) for i in prod_infos} - {None}
