@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from traceviewer.core import assessment_state
+from traceviewer.core import assessment_state, fmt
 from traceviewer.core import trace_loading as loading
 from traceviewer.core.cache import TraceCache
 from traceviewer.core.cancel import CancelToken
@@ -475,7 +475,8 @@ class TraceView(QWidget):
 
     def _expand_to_errors(self) -> None:
         count = self.tree.keeping_current_in_place(self.tree.expand_to_errors)
-        self.status_message.emit(f"{count:,} spans failed." if count else "No span failed.")
+        self.status_message.emit(f"{fmt.plural(count, 'span')} failed." if count
+                                 else "No span failed.")
 
     # -- search -------------------------------------------------------------------------------
 
