@@ -205,3 +205,27 @@ def test_human_counts_equal_the_sdk_through_metrics_and_search(cli, sdk, judged,
                              "--group-by", "tag:environment")
         assert code == 0, err
         assert_equal_to_sdk(json.loads(out), expected)
+
+
+def test_human_counts_with_more_searches_than_the_query_cap_read_the_whole_range(
+        cli, sdk, judged, mlflow_server, monkeypatch):  # noqa: F811
+    """Past the cap on concurrent searches (one per assessment name and kind), the human
+    counts come from one search of the range, and still equal the SDK's."""
+    from traceviewer.core import filter_groups, search
+
+    monkeypatch.setattr(filter_groups, "MAX_QUERIES", 1)
+    streams = []
+    iter_traces = search.iter_traces
+
+    def counted(client, experiment_ids, filters=("",), *args, **kwargs):
+        streams.append(len(filters))
+        return iter_traces(client, experiment_ids, filters, *args, **kwargs)
+
+    monkeypatch.setattr(search, "iter_traces", counted)
+    expected = groups_of(sdk_infos(sdk, judged), lambda i: i.tags.get("environment"))
+    code, out, err = cli("stats", "--experiment", judged, "--host", mlflow_server.url,
+                         "--bucket", "none", "--format", "json", "--via", "metrics",
+                         "--group-by", "tag:environment")
+    assert code == 0, err
+    assert_equal_to_sdk(json.loads(out), expected)
+    assert streams and max(streams) == 1  # never more searches at once than the cap

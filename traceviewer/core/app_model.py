@@ -50,8 +50,7 @@ class Query:
     @property
     def groups(self) -> list[list[Clause]]:
         """Every group of the filter ([] for all traces)."""
-        first = [list(self.clauses)] if self.clauses or self.or_groups else []
-        return first + [list(g) for g in self.or_groups]
+        return filter_groups.joined(self.clauses, self.or_groups)
 
     @property
     def text(self) -> str:

@@ -238,9 +238,10 @@ class _GcPause:
 def gc_paused() -> Iterator[None]:
     """Python's cyclic garbage collector off while a trace is parsed: wrap CPU-bound parsing
     (`parse_trace` and `parse_packed` use it themselves), never a trace's download. The one
-    reader of pages under it is the Overview's statistics (`stats`), whose page objects die
-    page by page and whose requests are each bounded by the client's deadline: there, full
-    collections set off by the pages' numbers stalled the GUI for 50-180 ms.
+    exception is the Overview's statistics (`stats`): it holds the pause over its whole read
+    of search pages (seconds; longer for a wide range on a paced Databricks workspace), as
+    their objects die page by page yet set off full collections that stalled the GUI for
+    50-180 ms; cycles any thread makes meanwhile are collected once it ends.
 
     A big trace is millions of small acyclic objects: the collections their allocation
     triggers cost three to four times the parse, and each one holds the GIL (the GUI freezes).

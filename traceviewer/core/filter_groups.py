@@ -158,6 +158,12 @@ def server_filters(groups: Sequence[Sequence[Clause]], now_ms: int | None = None
     return list(dict.fromkeys(strings))
 
 
+def joined(first: Sequence[Clause], rest: Sequence[Sequence[Clause]]) -> list[list[Clause]]:
+    """The AND groups of a filter kept as its first group and the groups OR-ed with it
+    ([] for every trace)."""
+    return ([list(first)] if first or rest else []) + [list(g) for g in rest]
+
+
 def cost(groups: Sequence[Sequence[Clause]], now_ms: int | None = None) -> int:
     """How many server queries the filter takes."""
     return len(server_filters(groups, now_ms))

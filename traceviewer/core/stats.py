@@ -174,8 +174,7 @@ class StatsQuery:
     @property
     def groups(self) -> list[list[Clause]]:
         """Every AND group of the filter ([] for every trace)."""
-        first = [list(self.clauses)] if self.clauses or self.or_groups else []
-        return first + [list(g) for g in self.or_groups]
+        return filter_groups.joined(self.clauses, self.or_groups)
 
     @property
     def filter_text(self) -> str:
@@ -498,7 +497,7 @@ def from_search(client: search.TraceSearcher, query: StatsQuery, window: Window,
     reported = -math.inf
     # The pages' trace infos are acyclic and freed page by page, yet their numbers set off full
     # collections of the whole heap (50-80 ms holding the GIL: a GUI stall) every few pages;
-    # so no collection while they are read, the requests bounded by the client's deadline.
+    # so no collection during the whole read (see gc_paused: what it costs, and when).
     with gc_paused():
         for page in search.iter_traces(client, [query.experiment_id],
                                        query.server_filters(window), page_size=page_size,
@@ -804,7 +803,10 @@ def human_counts(client: search.TraceSearcher, query: StatsQuery, window: Window
     if not wanted:
         return out
     group_by, bucket = query.group_by, window.bucket_ms
-    pages = search.iter_traces(client, [query.experiment_id], [f for w in wanted for f in w],
+    searches = [f for w in wanted for f in w]
+    if len(searches) > filter_groups.MAX_QUERIES:  # too many names: every trace of the range
+        searches = query.server_filters(window)
+    pages = search.iter_traces(client, [query.experiment_id], searches,
                                page_size=search.MAX_PAGE_SIZE, token=token)
     with gc_paused():  # as in from_search
         for info in (info for page in pages for info in page):
