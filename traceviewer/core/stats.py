@@ -984,3 +984,61 @@ def _cell_from_json(d: dict[str, Any]) -> Cell:
                                       dict(v[5]), v[6]) for k, v in d["a"].items()}
     return Cell(d["g"], d["b"], int(d["n"]), int(d["e"]), Latency(*d["l"]), tokens_in,
                 tokens_out, tokens_total, assessments)
+
+
+# -- what the Overview shows -------------------------------------------------------------------
+
+def drill_down(result: StatsResult, group: str | None, bucket_ms: int | None
+               ) -> list[list[Clause]] | None:
+    """The filter (AND groups joined by OR) of exactly the traces of `group` (None: all
+    groups) in the bucket starting at `bucket_ms` (None: the whole range), within the query's
+    filter: every OR group of it gets the group value and the time range. None for the
+    traces without a value of the group (or that the sample of values missed)."""
+    extra: list[Clause] = []
+    group_by = result.query.group_by
+    if group_by is not None:
+        if group is None:
+            return None
+        extra.append(group_by.clause(group))
+    w = result.window
+    start, end = w.start_ms, w.end_ms
+    if bucket_ms is not None and w.bucket_ms is not None:
+        start = bucket_ms if w.start_ms is None else max(bucket_ms, w.start_ms)
+        end = min(bucket_ms + w.bucket_ms - 1, w.end_ms)
+    if start is not None:
+        extra.append(Clause("timestamp_ms", ">=", start))
+    extra.append(Clause("timestamp_ms", "<=", end))
+    # A second click on the same bucket adds nothing.
+    return [list(dict.fromkeys(g + extra)) for g in result.query.groups or [[]]]
+
+
+def rounded_estimate(estimate: int) -> int:
+    """A guess to two significant digits (43,308 reads ~43,000): no more than it knows."""
+    return round(estimate, 2 - len(str(estimate))) if estimate >= 100 else estimate
+
+
+# The steps of a chart's range: each of these × 10ⁿ.
+NICE_STEPS = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest NICE_STEPS × 10ⁿ at or above `value` (1 for nothing above 0)."""
+    if value <= 0:
+        return 1.0
+    unit = 10.0 ** math.floor(math.log10(value))
+    return next(m * unit for m in NICE_STEPS if value <= m * unit * (1 + 1e-12))
+
+
+def time_axis(result: StatsResult) -> tuple[float, float]:
+    """A chart's time axis in seconds, half a bucket beyond the first and the last: back from the
+    range's end by a nice_ceiling count of buckets covering the data, never before the
+    range."""
+    size, w = result.window.bucket_ms or 1, result.window
+    last = w.end_ms // size * size
+    start = None if w.start_ms is None else w.start_ms // size * size
+    oldest = min((c.bucket_start for c in result.cells if c.bucket_start is not None),
+                 default=last if start is None else start)  # no data: the whole range
+    first = last - round(nice_ceiling((last - oldest) / size + 1) - 1) * size
+    if start is not None:
+        first = max(first, start)
+    return (first - size / 2) / 1000, (last + size / 2) / 1000

@@ -4,7 +4,6 @@ a point emits `bucket_clicked(group, bucket_start_ms)`, one on a legend entry `g
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from traceviewer.core import fmt
+from traceviewer.core import fmt, stats
 from traceviewer.core.stats import Cell, StatsResult
 from traceviewer.ui.common import palette
 from traceviewer.ui.common.plain import plain_tooltip
@@ -198,7 +197,7 @@ class OverviewCharts(QWidget):
                    sorted(by_group.get(g, []), key=lambda c: c.bucket_start or 0))
                   for g in groups]
         charts = _charts(result)
-        x_range = _x_range(result)
+        x_range = stats.time_axis(result)
 
         def legend() -> None:
             self.legend.clear()
@@ -214,7 +213,7 @@ class OverviewCharts(QWidget):
                 top = max((self._series(ci, charts[ci], group, cells, colour)
                            for group, colour, cells in series), default=0.0)
                 self._drop({(ci, g) for g in groups}, ci)
-                ceiling = nice_ceiling(top * 1.05)  # the highest point below the frame
+                ceiling = stats.nice_ceiling(top * 1.05)  # the highest point below the frame
                 if charts[ci].percent:
                     ceiling = min(ceiling, 105.0)
                 self._set_range(ci, x_range, (0.0, ceiling))
@@ -300,33 +299,6 @@ class OverviewCharts(QWidget):
         if len(points):
             group, bucket = points[0].data()
             self.bucket_clicked.emit(group, int(bucket))
-
-
-# The steps of a chart's range: each of these × 10ⁿ.
-NICE_STEPS = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
-
-
-def nice_ceiling(value: float) -> float:
-    """The smallest NICE_STEPS × 10ⁿ at or above `value` (1 for nothing above 0)."""
-    if value <= 0:
-        return 1.0
-    unit = 10.0 ** math.floor(math.log10(value))
-    return next(m * unit for m in NICE_STEPS if value <= m * unit * (1 + 1e-12))
-
-
-def _x_range(result: StatsResult) -> tuple[float, float]:
-    """The time axis in seconds, half a bucket beyond the first and the last: back from the
-    range's end by a nice_ceiling count of buckets covering the data, never before the
-    range."""
-    size, w = result.window.bucket_ms or 1, result.window
-    last = w.end_ms // size * size
-    start = None if w.start_ms is None else w.start_ms // size * size
-    oldest = min((c.bucket_start for c in result.cells if c.bucket_start is not None),
-                 default=last if start is None else start)  # no data: the whole range
-    first = last - round(nice_ceiling((last - oldest) / size + 1) - 1) * size
-    if start is not None:
-        first = max(first, start)
-    return (first - size / 2) / 1000, (last + size / 2) / 1000
 
 
 def _pen(colour: QColor, style: Qt.PenStyle) -> QPen:

@@ -260,7 +260,8 @@ class OverviewView(QWidget):
         if not r.complete:
             verb = "stopped" if stopped else "reading"
             if r.read is not None:
-                total = f" of ~{_rounded(r.estimated_total):,}" if r.estimated_total else ""
+                total = (f" of ~{stats.rounded_estimate(r.estimated_total):,}"
+                         if r.estimated_total else "")
                 return f"Partial: {r.read:,}{total} traces read ({verb})."
             return f"Partial: {len(r.totals)} groups so far ({verb})."
         count = sum(c.traces for c in r.totals)
@@ -270,32 +271,10 @@ class OverviewView(QWidget):
 
     # -- drill-down ------------------------------------------------------------------------
 
-    def _time_clauses(self, start_ms: int | None, end_ms: int) -> list[Clause]:
-        out = [] if start_ms is None else [Clause("timestamp_ms", ">=", start_ms)]
-        return [*out, Clause("timestamp_ms", "<=", end_ms)]
-
     def drill_groups(self, group: str | None, bucket_ms: int | None
                      ) -> list[list[Clause]] | None:
-        """The filter (AND groups joined by OR) of exactly the traces of `group` (None: all
-        groups) in the bucket starting at `bucket_ms` (None: the whole range), within the
-        query's filter: every OR group of it gets the group value and the time range."""
-        r = self.result
-        if r is None:
-            return None
-        extra: list[Clause] = []
-        group_by = r.query.group_by
-        if group_by is not None:
-            if group is None:
-                return None  # the traces without a value (or the sample missed): no filter
-            extra.append(group_by.clause(group))
-        w = r.window
-        if bucket_ms is None or w.bucket_ms is None:
-            extra += self._time_clauses(w.start_ms, w.end_ms)
-        else:
-            start = bucket_ms if w.start_ms is None else max(bucket_ms, w.start_ms)
-            extra += self._time_clauses(start, min(bucket_ms + w.bucket_ms - 1, w.end_ms))
-        # A second click on the same bucket adds nothing.
-        return [list(dict.fromkeys(g + extra)) for g in r.query.groups or [[]]]
+        """`stats.drill_down` of the result shown (None before one)."""
+        return None if self.result is None else stats.drill_down(self.result, group, bucket_ms)
 
     def open_bucket(self, group: str | None, bucket_ms: int) -> None:
         self._open(self.drill_groups(group, bucket_ms))
@@ -335,7 +314,3 @@ class OverviewView(QWidget):
                 csv.writer(f, lineterminator="\n").writerows(
                     stats.csv_rows([*self.result.cells, *self.result.totals]))
 
-
-def _rounded(estimate: int) -> int:
-    """A guess to two significant digits (43,308 reads ~43,000): no more than it knows."""
-    return round(estimate, 2 - len(str(estimate))) if estimate >= 100 else estimate
