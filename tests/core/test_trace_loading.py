@@ -1,9 +1,13 @@
 """core.trace_loading against the test server: the first load downloads (reporting bytes
 received of the server's total) and is to be cached, the next comes from the cache; a download
 started early (`prefetch`) is taken over rather than repeated, and a cached trace is read ahead
-from the cache instead."""
+from the cache instead (saying so); a cache entry that cannot be read is downloaded; what was
+fetched ahead for another trace is let go by the first load."""
 
 from __future__ import annotations
+
+import errno
+import threading
 
 import httpx
 import pytest
@@ -26,6 +30,26 @@ def big1k(mlflow_server, sdk):
 
 def span_ids(trace):
     return sorted(s.span_id for s in trace.spans)
+
+
+def sdk_span_ids(sdk, trace_id):
+    return sorted(s.span_id for s in sdk.get_trace(trace_id).data.spans)
+
+
+def cached(client, trace_id, cache):
+    """`cache` with the trace downloaded from the server in it."""
+    loaded = trace_loading.from_server(client, trace_id, cache, False, CancelToken())
+    trace_loading.store(cache, loaded.cache_as, [loaded.layout.trace], CancelToken())
+    return cache
+
+
+def read_ahead(mlflow_server, trace_id, cache):
+    """Start reading `trace_id` ahead from `cache` (as the command line does) and wait until
+    that read is over."""
+    trace_loading.prefetch(lambda: RestClient(mlflow_server.url), trace_id, cache).join(30)
+    ahead = trace_loading._read_ahead[(mlflow_server.url, trace_id)]
+    assert ahead._done.wait(30)
+    return ahead
 
 
 def test_first_load_downloads_with_progress_and_the_next_comes_from_the_cache(
@@ -81,3 +105,62 @@ def test_a_cached_trace_is_read_ahead_from_the_cache_not_downloaded(client, sdk,
     assert again.cached_at is not None
     assert span_ids(again.layout.trace) == sorted(s.span_id for s in
                                                   sdk.get_trace(big1k).data.spans)
+
+
+def test_a_damaged_cache_entry_read_ahead_is_downloaded_instead(client, sdk, big1k, tmp_path,
+                                                                 mlflow_server):
+    cache = cached(client, big1k, TraceCache(tmp_path))
+    path = cache._path(client.host, big1k)
+    path.write_bytes(path.read_bytes()[:-40])  # cut short, as a crash mid-write would
+    read_ahead(mlflow_server, big1k, cache)
+    loaded = trace_loading.from_server(client, big1k, cache, True, CancelToken())
+    assert loaded.cached_at is None and loaded.cache_as == (client.host, big1k)
+    assert span_ids(loaded.layout.trace) == sdk_span_ids(sdk, big1k)
+
+
+def test_a_cache_read_that_fails_is_downloaded_instead(client, sdk, big1k, tmp_path,
+                                                       mlflow_server, monkeypatch):
+    cache = cached(client, big1k, TraceCache(tmp_path))
+
+    def unreadable(*args, **kwargs):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(cache, "get", unreadable)
+    assert isinstance(read_ahead(mlflow_server, big1k, cache)._error, OSError)
+    loaded = trace_loading.from_server(client, big1k, cache, True, CancelToken())
+    assert loaded.cached_at is None and loaded.cache_as == (client.host, big1k)
+    assert span_ids(loaded.layout.trace) == sdk_span_ids(sdk, big1k)
+
+
+def test_waiting_for_a_read_ahead_says_it_reads_the_cache(client, big1k, tmp_path,
+                                                          mlflow_server, monkeypatch):
+    cache = cached(client, big1k, TraceCache(tmp_path))
+    get, release = cache.get, threading.Event()
+
+    def slow_get(*args, **kwargs):
+        release.wait(30)
+        return get(*args, **kwargs)
+
+    monkeypatch.setattr(cache, "get", slow_get)
+    trace_loading.prefetch(lambda: RestClient(mlflow_server.url), big1k, cache).join(30)
+    said = []
+
+    def progress(text):
+        said.append(text)
+        # The read goes on for a few rounds of progress reports before it ends.
+        threading.Timer(5 * trace_loading.PROGRESS_EVERY_S, release.set).start()
+
+    loaded = trace_loading.from_server(client, big1k, cache, True, CancelToken(progress))
+    assert loaded.cached_at is not None
+    assert said == ["Reading the trace from the cache…"]
+
+
+def test_the_first_load_lets_go_of_what_was_fetched_ahead_for_another_trace(
+        client, big1k, prod_infos, tmp_path, mlflow_server):
+    other, full = prod_infos[0].trace_id, cached(client, big1k, TraceCache(tmp_path / "full"))
+    trace_loading.prefetch(lambda: RestClient(mlflow_server.url), big1k,
+                           TraceCache(tmp_path / "empty")).join(30)
+    read_ahead(mlflow_server, big1k, full)
+    assert (client.host, big1k) in trace_loading._prefetched
+    trace_loading.from_server(client, other, TraceCache(tmp_path / "other"), True, CancelToken())
+    assert trace_loading._prefetched == {} and trace_loading._read_ahead == {}

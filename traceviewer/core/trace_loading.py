@@ -7,8 +7,9 @@ next load of a huge trace -> discard the previous one first (two would not fit i
 
 The download reports bytes received (and the total when the server says it). It can start
 before anyone asks (`prefetch`: the trace named on the command line, while the window is still
-being built; a cached one is read and laid out then); `from_server` then takes that work over
-instead of starting it again."""
+being built; a cached one is read and laid out then); the first `from_server` then takes that
+work over instead of starting it again, and lets go of any fetched ahead for another trace. A
+cache entry that cannot be read is downloaded instead."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from typing import Generic, TypeVar
 from traceviewer.core.cache import TraceCache
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.client import RestClient
+from traceviewer.core.errors import Cancelled
 from traceviewer.core.model import Trace
 from traceviewer.core.otlp import parse_trace
 from traceviewer.core.trace_layout import TreeLayout
@@ -75,7 +77,8 @@ class Prefetch(Generic[T]):
         self._done = threading.Event()
         self._raw: T | None = None
         self._error: BaseException | None = None
-        self.received: tuple[int, int | None] = (0, None)
+        # Bytes received so far and the total; None until the first bytes (never for a cache read).
+        self.received: tuple[int, int | None] | None = None
         self._fetch = fetch
         threading.Thread(target=self._run, name=f"prefetch {trace_id}", daemon=True).start()
 
@@ -90,17 +93,17 @@ class Prefetch(Generic[T]):
     def _progress(self, received: int, expected: int | None) -> None:
         self.received = (received, expected)
 
-    def wait(self, token: CancelToken) -> T:
-        """The response bytes (or what was read), once there (progress reported through
-        `token`)."""
+    def wait(self, token: CancelToken) -> T | None:
+        """The response bytes (or what was read, None if nothing was), once there (download
+        progress reported through `token`); raises what the fetch raised."""
         report = download_progress(self.trace_id, token)
         while not self._done.wait(PROGRESS_EVERY_S):
             token.check()
-            report(*self.received)
+            if self.received is not None:
+                report(*self.received)
         token.check()
         if self._error is not None:
             raise self._error
-        assert self._raw is not None
         raw, self._raw = self._raw, None
         return raw
 
@@ -114,7 +117,8 @@ def prefetch(open_client: Callable[[], RestClient | None], trace_id: str,
              cache: TraceCache) -> threading.Thread:
     """Start downloading a trace now, in a thread (or reading it from the cache when it is
     there): `open_client` is called there (it may read the keyring) and the client closed once
-    the bytes are in. The next `from_server` for that host and trace takes the work over.
+    the bytes are in. The next `from_server` takes the work over if it is for that host and
+    trace, and lets go of it otherwise.
     Returns the thread that opens the client and starts the work (it ends once that is under
     way)."""
 
@@ -182,22 +186,41 @@ def from_cache(cache: TraceCache, host: str, trace_id: str,
     return Loaded(TreeLayout(hit.trace, token), hit.cached_at)
 
 
+def _unless_unreadable(read: Callable[[], Loaded | None]) -> Loaded | None:
+    """What `read` took from the cache, or None when that failed: a cache that cannot be read
+    must not keep a trace from being shown (it is downloaded instead)."""
+    try:
+        return read()
+    except Cancelled:
+        raise
+    except Exception:
+        return None
+
+
 def from_server(client: RestClient, trace_id: str, cache: TraceCache, use_cache: bool,
                 token: CancelToken) -> Loaded:
-    """The trace from the cache (if `use_cache` and it is there), else from the server."""
+    """The trace from the cache (if `use_cache` and it can be read there), else from the
+    server."""
     host = client.host
     with _prefetch_lock:
         ahead = _read_ahead.pop((host, trace_id), None)
         early = _prefetched.pop((host, trace_id), None)
+        # Fetched ahead once, for the first view: one left for another trace is let go.
+        _read_ahead.clear()
+        _prefetched.clear()
     if use_cache:
-        loaded = ahead.wait(token) if ahead is not None else None
+        loaded = None
+        if ahead is not None:
+            token.progress("Reading the trace from the cache…")
+            loaded = _unless_unreadable(lambda: ahead.wait(token))
         if loaded is None:
-            loaded = from_cache(cache, host, trace_id, token)
+            loaded = _unless_unreadable(lambda: from_cache(cache, host, trace_id, token))
         if loaded is not None:
             return loaded
     token.progress(f"Downloading trace {trace_id}…")
-    raw = early.wait(token) if early is not None else client.get_trace_raw(
-        trace_id, token, progress=download_progress(trace_id, token))
+    raw = early.wait(token) if early is not None else None
+    if raw is None:
+        raw = client.get_trace_raw(trace_id, token, progress=download_progress(trace_id, token))
     token.check()
     token.progress(f"Reading {len(raw) / 1e6:.1f} MB of spans…")
     trace = parse_trace(raw, token)
