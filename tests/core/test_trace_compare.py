@@ -1,7 +1,8 @@
 """core.trace_compare on real seeded traces: the merged tree's parents are the SDK's, "only
 differences" keeps exactly the changed spans and those above them, stepping visits the
 differences in tree order and wraps, the bars sit at the SDK's span times, the summary has the
-SDK's ids, names and duration delta, and loading both traces can be cancelled."""
+SDK's ids, names and duration delta, loading both traces can be cancelled, and a trace compared
+once is opened from the cache."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from traceviewer.core import trace_compare
+from traceviewer.core import trace_compare, trace_loading
 from traceviewer.core.cache import TraceCache
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.errors import Cancelled
@@ -156,3 +157,18 @@ def test_compare_reads_both_traces_and_a_cancelled_one_stops(client, sdk, prod_i
     with pytest.raises(Cancelled):
         trace_compare.compare(client, a_id, b_id, cache, token)
 
+
+
+def test_a_trace_compared_once_is_opened_from_the_cache(client, sdk, prod_infos, tmp_path,
+                                                        monkeypatch):
+    a_id, b_id = prod_infos[1].trace_id, prod_infos[0].trace_id
+    cache = TraceCache(tmp_path / "cache")
+    trace_compare.compare(client, a_id, b_id, cache, CancelToken())
+    downloads = []
+    monkeypatch.setattr(client, "get_trace_raw", lambda *a, **k: downloads.append(a))
+    for trace_id in (a_id, b_id):
+        opened = trace_loading.from_server(client, trace_id, cache, True, CancelToken())
+        assert opened.cached_at is not None
+        assert ({s.span_id for s in opened.layout.trace.spans}
+                == {s.span_id for s in sdk.get_trace(trace_id).data.spans})
+    assert downloads == []

@@ -11,6 +11,7 @@ import math
 from array import array
 from dataclasses import dataclass
 
+from traceviewer.core import trace_loading
 from traceviewer.core.cache import TraceCache
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.client import RestClient
@@ -162,11 +163,13 @@ def prepare(result: TraceDiff) -> Compared:
 
 def load_trace(client: RestClient, trace_id: str, cache: TraceCache,
                token: CancelToken) -> Trace:
-    """A trace from the cache when it is there, else from the server."""
-    hit = cache.get(client.host, trace_id, token)
-    if hit is not None:
-        return hit.trace
-    return client.get_trace(trace_id, token)
+    """A trace from the cache when it can be read there, else from the server (and then
+    cached, as opening it does, so that opening it next comes from the cache)."""
+    loaded = trace_loading.from_server(client, trace_id, cache, True, token)
+    trace = loaded.layout.trace
+    if loaded.cache_as is not None:
+        trace_loading.store(cache, loaded.cache_as, [trace], token)
+    return trace
 
 
 def compare(client: RestClient, a_id: str, b_id: str, cache: TraceCache,
