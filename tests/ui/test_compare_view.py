@@ -2,7 +2,8 @@
 trace table and Ctrl+D show the merged tree whose rows carry the SDK's span names path by path;
 a trace against itself is all same; a span added, one removed and one failing are the only
 differences; n / p step through them; the text diff shows a changed input; a missing trace is a
-banner with a retry; a comparison can be cancelled."""
+banner with a retry, which goes through the workspace's current client; a comparison can be
+cancelled; markup in a span name shows literally in the tooltip."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from tests.conftest import BIG_EXPERIMENT, PROD_EXPERIMENT
 from tests.core.test_trace_compare import edited
 from tests.ui.test_main_window import connected_window
 from tests.ui.waiting import background_work_ended
+from traceviewer.core.app_model import AppModel
 from traceviewer.core.cache import TraceCache
+from traceviewer.core.client import RestClient, RetryPolicy
 from traceviewer.core.model import INPUTS_KEY, Trace
 from traceviewer.core.trace_compare import prepare
 from traceviewer.core.trace_diff import Status, diff
@@ -178,6 +181,37 @@ def test_a_missing_trace_is_a_banner_with_a_retry(qtbot, view, client, prod_info
     assert "tr-0000000000000000000000000000dead" in text
     assert "Check that both trace IDs belong to this workspace." in text
     assert not view.progress.isVisible()
+
+
+def test_retry_after_a_workspace_switch_compares_through_the_new_client(qtbot, tmp_path,
+                                                                        mlflow_server, sdk,
+                                                                        prod_infos):
+    app_model = AppModel()
+    view = CompareView(cache=TraceCache(tmp_path / "cache"), app_model=app_model)
+    qtbot.addWidget(view)
+    unreachable = RestClient("http://127.0.0.1:9", retry=RetryPolicy(attempts=1))
+    app_model.set_client(unreachable)
+    a_id, b_id = prod_infos[1].trace_id, prod_infos[0].trace_id
+    with qtbot.waitSignal(view.compare_failed, timeout=WAIT_MS):
+        view.compare(unreachable, a_id, b_id)
+    app_model.set_client(RestClient(mlflow_server.url))  # closes the unreachable one
+    with qtbot.waitSignal(view.compared_shown, timeout=WAIT_MS) as shown:
+        view.banner.retry_button.click()
+    result = shown.args[0].diff
+    assert ({result.b.spans[p.b].span_id for p in result.pairs if p.b >= 0}
+            == {s.span_id for s in sdk.get_trace(b_id).data.spans})
+    assert view.banner.isHidden()
+    app_model.set_client(None)
+
+
+def test_html_in_a_span_name_shows_literally_in_the_tooltip(view, client, prod_infos):
+    trace = client.get_trace(prod_infos[0].trace_id)
+    named = Trace.build(trace.info, [replace(s, name="<b>x</b>") if i == 1 else s
+                                     for i, s in enumerate(trace.spans)])
+    view.show_compared(prepare(diff(named, named)))
+    (row,) = [p for p, names, _ in rows(view) if names[-1] == "<b>x</b>"]
+    tip = view.model.data(view.model.index_of(row, NAME), Qt.ItemDataRole.ToolTipRole)
+    assert "<b>" not in tip and "&lt;b&gt;x&lt;/b&gt;" in tip
 
 
 def test_cancelling_a_comparison_shows_nothing_of_it(qtbot, view, client, prod_infos):

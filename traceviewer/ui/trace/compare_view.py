@@ -49,6 +49,7 @@ from PySide6.QtWidgets import (
 )
 
 from traceviewer.core import fmt
+from traceviewer.core.app_model import AppModel
 from traceviewer.core.cache import TraceCache
 from traceviewer.core.client import RestClient
 from traceviewer.core.errors import NotFound
@@ -58,7 +59,7 @@ from traceviewer.core.trace_compare import Compared, MergedTree, compare
 from traceviewer.core.trace_diff import Pair, Status, text_diff
 from traceviewer.ui.common import palette
 from traceviewer.ui.common.banner import ErrorBanner
-from traceviewer.ui.common.plain import copy_text, plain_label
+from traceviewer.ui.common.plain import copy_text, plain_label, plain_tooltip
 from traceviewer.ui.common.tasks import TaskRunner
 
 COLUMNS = ("Span", "Status", "A", "B", "Δ duration", "Δ tokens", "Durations (A above, B below)")
@@ -168,7 +169,7 @@ class CompareModel(QAbstractItemModel):
                                              TOKEN_DELTA):
             return _RIGHT
         if role == _TOOLTIP and column in (NAME, STATUS):
-            return neutralize_bidi(f"{pair.path}\n{status_text(pair)}", one_line=False)
+            return plain_tooltip(f"{pair.path}\n{status_text(pair)}")
         return None
 
     def _text(self, pair: Pair, column: int) -> str:
@@ -276,11 +277,15 @@ class CompareView(QWidget):
     compared_shown = Signal(object)  # the Compared, once the tree shows it
     compare_failed = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None, cache: TraceCache | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, cache: TraceCache | None = None,
+                 app_model: AppModel | None = None) -> None:
         super().__init__(parent)
         self.cache = cache or TraceCache()
         self.compared: Compared | None = None
-        self._request: tuple[RestClient, str, str] | None = None
+        # A retry goes through the workspace's current client (a switch closes the one before).
+        self._app_model = app_model
+        self._request: tuple[str, str] | None = None  # trace ids A and B
+        self._client: RestClient | None = None  # the last client given, without an app model
         self._runner = TaskRunner(self)
         self._diff_runner = TaskRunner(self)
 
@@ -378,7 +383,8 @@ class CompareView(QWidget):
     def compare(self, client: RestClient, a_id: str, b_id: str) -> None:
         """Load traces A and B (from the cache when there) and compare them in the
         background; a comparison in flight is cancelled."""
-        self._request = (client, a_id, b_id)
+        self._request = (a_id, b_id)
+        self._client = client if self._app_model is None else None
         cache = self.cache
         self.banner.hide()
         self.progress_label.setText(f"Comparing {a_id} with {b_id}…")
@@ -388,9 +394,10 @@ class CompareView(QWidget):
                            self._done, self._failed, self._progress)
 
     def retry(self) -> None:
-        """Run the last comparison again."""
-        if self._request is not None:
-            self.compare(*self._request)
+        """Run the last comparison again (through the workspace's current client)."""
+        client = self._client if self._app_model is None else self._app_model.client
+        if self._request is not None and client is not None:
+            self.compare(client, *self._request)
 
     def cancel(self) -> None:
         """Stop the comparison in flight."""
@@ -410,7 +417,7 @@ class CompareView(QWidget):
 
     def _failed(self, exc: Exception) -> None:
         self.progress.hide()
-        ids = f"{self._request[1]} with {self._request[2]}" if self._request else "the traces"
+        ids = f"{self._request[0]} with {self._request[1]}" if self._request else "the traces"
         hint = ("Check that both trace IDs belong to this workspace." if isinstance(exc, NotFound)
                 else "Retry once the server answers.")
         self.banner.show_error(f"Could not compare {ids}: {exc} {hint}", self.retry,
