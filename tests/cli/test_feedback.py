@@ -146,7 +146,9 @@ def test_refused_label_is_kept_with_the_reason_until_discarded(cli, mlflow_serve
     assert f"outbox discard {item.item_id}" in err
 
     code, out, _ = cli("outbox", "status")
-    assert "0 pending, 1 refused" in out and missing in out
+    assert "0 pending, 1 refused or not saved (parked)" in out and missing in out
+    code, out, _ = cli("outbox", "flush")  # kept back: not sent again on its own
+    assert code == 1 and "Still waiting: 0 pending, 1 refused or not saved" in out
 
     assert cli("outbox", "discard", str(item.item_id))[0] == 0
     assert Outbox().items() == []

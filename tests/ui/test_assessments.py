@@ -1,5 +1,5 @@
 """The outbox status widget and the label dialog, without a server: what waits is visible with
-its reason, and refused items wait for the user to retry or discard them."""
+its reason, and items refused or not saved wait for the user to retry or discard them."""
 
 from __future__ import annotations
 
@@ -39,12 +39,12 @@ def test_refused_label_waits_in_the_details_until_the_user_discards_it(qtbot):
                                     assessment_body("x", True, "a@b.c"))
     with qtbot.waitSignal(sender.flushed, timeout=20_000):
         sender.kick()
-    assert "1 refused" in status.label.text() and "No workspace named 'gone'" in \
+    assert "1 refused or not saved" in status.label.text() and "No workspace named 'gone'" in \
         status.label.text()
 
     status.details_button.click()
     row = status.dialog.list.topLevelItem(0)
-    assert [row.text(0), row.text(2)] == ["refused", item.trace_id]
+    assert [row.text(0), row.text(2)] == ["refused or not saved", item.trace_id]
     assert "No workspace named 'gone'" in row.text(5)
     status.dialog.discard_button.click()
     assert status.dialog.list.topLevelItemCount() == 0

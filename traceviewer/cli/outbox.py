@@ -1,7 +1,8 @@
 """`traceviewer outbox status|flush|retry|discard`: the labels waiting to be sent.
 
 Every label is stored in the local outbox before it is sent; these commands show what waits,
-send everything pending for every workspace and host, and settle items the server refused."""
+send everything pending for every workspace and host, and settle the items kept back (refused
+by the server, or not saved: an answer that is not an MLflow server's)."""
 
 from __future__ import annotations
 
@@ -24,12 +25,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                    description="Labels are stored in a local outbox before they "
                                                "are sent; see and send what waits.")
     sub = parser.add_subparsers(dest="outbox_command", metavar="SUBCOMMAND", required=True)
-    status = sub.add_parser("status", help="pending and refused labels, with the last error")
+    status = sub.add_parser("status", help="pending labels and those refused or not saved, "
+                                           "with the last error")
     status.add_argument("--format", choices=("table", "json"), default="table")
     status.set_defaults(func=_status)
     flush = sub.add_parser("flush", help="send everything pending, for every workspace and host")
     flush.set_defaults(func=_flush)
-    retry = sub.add_parser("retry", help="send a refused (parked) item again at the next flush")
+    retry = sub.add_parser("retry", help="send an item refused or not saved (parked) again at "
+                                         "the next flush")
     retry.add_argument("item_id", type=int, metavar="ID")
     retry.set_defaults(func=_retry)
     discard = sub.add_parser("discard", help="give up on an unsent item")
@@ -54,7 +57,7 @@ def _status(args: argparse.Namespace) -> int:
                               "items": [_item_json(i) for i in items]}, indent=2,
                              ensure_ascii=False))
             return 0
-        print(f"{status.pending} pending, {status.parked} refused (parked)")
+        print(f"{status.pending} pending, {status.parked} refused or not saved (parked)")
         if status.last_error:
             print(f"Last error: {printable(status.last_error)}")
         if items:
@@ -71,7 +74,7 @@ def _flush(args: argparse.Namespace) -> int:
     for target, report in outbox.flush().items():
         line = f"{target}: {report.sent} sent"
         if report.parked:
-            line += f", {report.parked} refused"
+            line += f", {report.parked} refused or not saved"
         if report.failed:
             line += ", not reachable"
         if report.last_error:
@@ -79,7 +82,7 @@ def _flush(args: argparse.Namespace) -> int:
         print(printable(line))
     status = outbox.status()
     if status.pending or status.parked:
-        print(f"Still waiting: {status.pending} pending, {status.parked} refused "
+        print(f"Still waiting: {status.pending} pending, {status.parked} refused or not saved "
               "(`traceviewer outbox status`).")
         return 1
     print("Nothing left to send.")

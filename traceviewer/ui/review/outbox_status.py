@@ -5,7 +5,7 @@ SQLite write, done on the GUI thread so a label is durable before the UI says it
 call `kick()`; the sender flushes in the background through a `TaskRunner` and emits `changed`.
 While items wait it tries again on a timer, honouring each item's backoff, so labels given while
 the network is down leave once it is back. `OutboxStatus` shows the pending count and last error
-and lets the user retry or discard refused (parked) items."""
+and lets the user retry or discard the items refused or not saved (parked)."""
 
 from __future__ import annotations
 
@@ -28,10 +28,11 @@ from PySide6.QtWidgets import (
 
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.client import RestClient
-from traceviewer.core.errors import OutboxUnavailable
+from traceviewer.core.errors import OutboxUnavailable, TraceViewerError
 from traceviewer.core.outbox import Item, Outbox, SendReport, Status, Target
 from traceviewer.core.redact import redact
 from traceviewer.ui.common import palette
+from traceviewer.ui.common.plain import plain_label, plain_tooltip
 from traceviewer.ui.common.tasks import TaskRunner
 
 RETRY_INTERVAL_MS = 10_000
@@ -118,7 +119,8 @@ class OutboxSender(QObject):
 
 
 class ParkedDialog(QDialog):
-    """Unsent items with their reasons; retry or discard the selected one."""
+    """Unsent items with their reasons; retry or discard the selected one. What fails (a
+    locked outbox, an item another program sent or discarded meanwhile) is said in the dialog."""
 
     def __init__(self, sender: OutboxSender, parent: QWidget | None = None):
         super().__init__(parent)
@@ -136,6 +138,9 @@ class ParkedDialog(QDialog):
         self.set_aside.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         palette.set_style(self.set_aside, "color: $ERROR_TEXT;")
         self.set_aside.setVisible(bool(sender.outbox.set_aside))
+        self.error = plain_label()
+        palette.set_style(self.error, "color: $ERROR_TEXT;")
+        self.error.hide()
         self.retry_button = QPushButton("Retry")
         self.discard_button = QPushButton("Discard")
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
@@ -146,32 +151,49 @@ class ParkedDialog(QDialog):
         self.discard_button.clicked.connect(lambda: self._act(sender.discard))
         layout = QVBoxLayout(self)
         layout.addWidget(self.set_aside)
+        layout.addWidget(self.error)
         layout.addWidget(self.list)
         layout.addWidget(buttons)
         sender.changed.connect(self.refresh)
         self.refresh()
 
     def refresh(self) -> None:
-        """Re-read the unsent items."""
+        """Re-read the unsent items (the list stays as it was when the outbox cannot be read)."""
+        try:
+            items = self._sender.outbox.items()
+        except TraceViewerError as exc:
+            self._say(exc)
+            return
+        self.error.hide()
         self.list.clear()
-        for item in self._sender.outbox.items():
+        for item in items:
             change = f"{item.op} {item.name or item.assessment_id or ''}".strip()
             queued = datetime.fromtimestamp(item.created).strftime("%Y-%m-%d %H:%M:%S")
             row = QTreeWidgetItem(self.list, [
-                "refused" if item.state == "parked" else "pending", change, item.trace_id,
-                str(item.target), queued, item.last_error or ""])
+                "refused or not saved" if item.state == "parked" else "pending", change,
+                item.trace_id, str(item.target), queued, item.last_error or ""])
             row.setData(0, Qt.ItemDataRole.UserRole, item.item_id)
         if (first := self.list.topLevelItem(0)) is not None:
             self.list.setCurrentItem(first)
 
     def _act(self, action: Callable[[int], None]) -> None:
         current = self.list.currentItem()
-        if current is not None:
+        if current is None:
+            return
+        try:
             action(current.data(0, Qt.ItemDataRole.UserRole))
+        except TraceViewerError as exc:
+            self.refresh()  # e.g. sent by another program meanwhile: show what still waits
+            self._say(exc)
+
+    def _say(self, exc: TraceViewerError) -> None:
+        self.error.setText(str(exc))
+        self.error.show()
 
 
 class OutboxStatus(QWidget):
-    """"Outbox: 2 pending · 1 refused" with the last error, for a status bar or a panel."""
+    """"Outbox: 2 pending · 1 refused or not saved" with the last error, for a status bar or a
+    panel."""
 
     def __init__(self, sender: OutboxSender, parent: QWidget | None = None):
         super().__init__(parent)
@@ -199,7 +221,7 @@ class OutboxStatus(QWidget):
             status = self._sender.status()
         except OutboxUnavailable as exc:  # read-only, locked or damaged: say so, briefly
             self.label.setText("The outbox cannot be used now (see the tooltip)")
-            self.label.setToolTip(str(exc))
+            self.label.setToolTip(plain_tooltip(str(exc)) or "")
             palette.set_style(self.label, "color: $ERROR_TEXT;")
             self.send_button.hide()
             self.details_button.hide()
@@ -212,12 +234,12 @@ class OutboxStatus(QWidget):
         else:
             parts = [f"{status.pending} pending"] if status.pending else []
             if status.parked:
-                parts.append(f"{status.parked} refused")
+                parts.append(f"{status.parked} refused or not saved")
             text = "Outbox: " + " · ".join(parts)
             if status.last_error:
                 text += f" — {redact(status.last_error)}"
             self.label.setText(text)
-        self.label.setToolTip(self.label.text())
+        self.label.setToolTip(plain_tooltip(self.label.text()) or "")  # holds the server's error
         palette.set_style(self.label, "color: $ERROR_TEXT;" if status.parked or damaged
                           else "")
         self.send_button.setVisible(bool(status.pending))
