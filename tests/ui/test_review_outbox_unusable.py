@@ -1,7 +1,9 @@
 """A label the outbox cannot record (a database locked by another program, as
 tests/core/test_local_state.py locks it) is never shown as recorded: the Trace tab's assessments
 panel and the review queue keep what was typed, a banner says what to do, and once the outbox
-works again the same input reaches the real seeded `mlflow server` (read back by the SDK)."""
+works again the same input reaches the real seeded `mlflow server` (read back by the SDK). A
+review submit or undo the outbox fails halfway through is finished when tried again, never done
+twice; the outbox status and details say what failed, as plain text."""
 
 from __future__ import annotations
 
@@ -9,10 +11,11 @@ import sqlite3
 import subprocess
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QDialogButtonBox
 
 from tests.ui.test_review import (
@@ -26,8 +29,9 @@ from tests.ui.test_review import (
     wait_shown,
     workspace,
 )
-from traceviewer.core.outbox import Outbox
-from traceviewer.core.review import LabelSchema
+from traceviewer.core.outbox import Outbox, Target
+from traceviewer.core.review import LabelSchema, assessment_body
+from traceviewer.core.workspaces import Workspace
 from traceviewer.ui.review.assessments import AssessmentsPanel
 from traceviewer.ui.review.outbox_status import OutboxSender, OutboxStatus
 
@@ -49,6 +53,22 @@ def locked(outbox: Outbox) -> Iterator[None]:
     finally:
         other.execute("ROLLBACK")
         other.close()
+
+
+@contextmanager
+def locked_after_first(outbox: Outbox, method: str) -> Iterator[None]:
+    """The outbox locked by another program right after its first `method` call succeeded, so
+    the writes after it in the same step fail."""
+    with pytest.MonkeyPatch.context() as patch, ExitStack() as stack:
+        real = getattr(outbox, method)
+
+        def then_locked(*args, **kwargs):
+            result = real(*args, **kwargs)
+            stack.enter_context(locked(outbox))
+            return result
+
+        patch.setattr(outbox, method, then_locked)
+        yield
 
 
 def test_label_the_outbox_cannot_record_stays_in_the_dialog_with_a_banner_then_is_sent(
@@ -154,9 +174,123 @@ def test_review_submit_the_outbox_cannot_record_keeps_the_answers_and_retry_send
     assert (answer.value, answer.rationale) == (False, "refund <i>missing</i>")
 
 
+def test_review_retry_after_a_submit_recorded_halfway_leaves_one_answer_per_question(
+        qtbot, sdk, client, sender, infos, mlflow_server):  # noqa: F811
+    ids, tag = [i.trace_id for i in infos[33:35]], uuid.uuid4().hex[:8]
+    correct, tone = f"correct-{tag}", f"tone-{tag}"
+    panel = queue_panel(qtbot, sender, client, workspace(mlflow_server.url, REVIEWER),
+                        infos[0].experiment_id, ids,
+                        [LabelSchema(correct, "boolean"),
+                         LabelSchema(tone, "category", options=("friendly", "rude"))])
+    wait_shown(qtbot, panel, ids[0])
+
+    # The first answer is recorded, the second is not, and taking the first back fails too.
+    with locked_after_first(sender.outbox, "add_create"):
+        qtbot.keyClick(panel, Qt.Key_Y)
+        qtbot.keyClick(panel, Qt.Key_2)
+        qtbot.keyClick(panel, Qt.Key_Return)
+        banner = panel.banner.label.text()
+        assert "NOT recorded" in banner and "Some of these answers were recorded" in banner
+        assert panel.state.current == ids[0] and not panel.undo_button.isEnabled()
+
+    panel.banner.retry_button.click()
+    wait_shown(qtbot, panel, ids[1])
+    sent_all(qtbot, sender)
+    assert [a.value for a in answers(sdk, ids[0], correct)] == [True]
+    assert [a.value for a in answers(sdk, ids[0], tone)] == ["rude"]
+
+    qtbot.keyClick(panel, Qt.Key_U)  # the submit is undone whole, the first answer too
+    wait_shown(qtbot, panel, ids[0])
+    sent_all(qtbot, sender)
+    assert answers(sdk, ids[0], correct) == [] and answers(sdk, ids[0], tone) == []
+
+
+def test_review_undo_that_failed_halfway_undoes_each_change_once(
+        qtbot, sdk, client, sender, infos, mlflow_server):  # noqa: F811
+    import mlflow
+    from mlflow.entities import AssessmentSource
+
+    ids, tag = [i.trace_id for i in infos[35:37]], uuid.uuid4().hex[:8]
+    correct, tone = f"correct-{tag}", f"tone-{tag}"
+    mlflow.log_feedback(trace_id=ids[0], name=correct, value=False,
+                        source=AssessmentSource(source_type="HUMAN", source_id=REVIEWER))
+    # A workspace that is not saved: its writes are never sent (no client for it), so they
+    # stay unsent and Undo withdraws them, as it does before a send.
+    ws = Workspace(f"unsaved-{tag}", mlflow_server.url, reviewer=REVIEWER)
+    panel = queue_panel(qtbot, sender, client, ws, infos[0].experiment_id, ids,
+                        [LabelSchema(correct, "boolean"),
+                         LabelSchema(tone, "category", options=("friendly", "rude"))])
+    (row, _) = panel.rows
+    wait_shown(qtbot, panel, ids[0])
+    qtbot.waitUntil(lambda: row.group.checkedId() == 1)  # the earlier "no"
+    qtbot.keyClick(panel, Qt.Key_Y)  # an update of the earlier answer
+    qtbot.keyClick(panel, Qt.Key_1)  # a new answer
+    qtbot.keyClick(panel, Qt.Key_Return)
+    wait_shown(qtbot, panel, ids[1])
+
+    with locked_after_first(sender.outbox, "withdraw"):  # the new answer is withdrawn, only
+        qtbot.keyClick(panel, Qt.Key_U)
+        assert "Press Undo (u) to try again" in panel.banner.label.text()
+        assert panel.state.current == ids[1] and panel.undo_button.isEnabled()
+
+    qtbot.keyClick(panel, Qt.Key_U)
+    wait_shown(qtbot, panel, ids[0])
+    # Nothing is left to send (a second undo of the withdrawn answer would queue a delete
+    # waiting forever for it), so the sender stops trying.
+    qtbot.waitUntil(lambda: not sender.busy and not sender.timer.isActive(), timeout=20_000)
+    assert Outbox().items() == []
+    qtbot.waitUntil(lambda: row.group.checkedId() == 1)
+    assert [a.value for a in answers(sdk, ids[0], correct)] == [False]
+    assert answers(sdk, ids[0], tone) == []
+
+
+def parked(qtbot, sender: OutboxSender, workspace_name: str):
+    """An item parked because its workspace does not exist (the reason names it)."""
+    item = sender.outbox.add_create(Target(workspace_name, "http://127.0.0.1:9"),
+                                    "tr-" + uuid.uuid4().hex, assessment_body("x", True, "a@b.c"))
+    with qtbot.waitSignal(sender.flushed, timeout=20_000):
+        sender.kick()
+    return item
+
+
+def test_outbox_details_say_what_failed_in_the_dialog_instead_of_raising(qtbot, sender):
+    status = OutboxStatus(sender)
+    qtbot.addWidget(status)
+    item = parked(qtbot, sender, "gone")
+    status.details_button.click()
+    dialog = status.dialog
+    assert dialog.list.topLevelItemCount() == 1 and dialog.error.isHidden()
+
+    with locked(sender.outbox):
+        dialog.retry_button.click()
+        assert dialog.error.isVisible() and "locked by another program" in dialog.error.text()
+        assert dialog.list.topLevelItemCount() == 1  # still what was read last
+        dialog.discard_button.click()
+        assert "locked by another program" in dialog.error.text()
+    dialog.refresh()
+    assert dialog.error.isHidden()
+
+    Outbox().discard(item.item_id)  # another program (`traceviewer outbox discard`) did it
+    dialog.retry_button.click()
+    assert dialog.error.isVisible() and "nothing to retry" in dialog.error.text()
+    assert dialog.error.textFormat() == Qt.PlainText
+    assert dialog.list.topLevelItemCount() == 0
+
+
+def test_outbox_status_tooltip_shows_markup_in_an_error_literally(qtbot, sender):
+    status = OutboxStatus(sender)
+    qtbot.addWidget(status)
+    parked(qtbot, sender, "<b>x</b>")
+    text = status.label.text()
+    assert "1 refused or not saved" in text and "No workspace named '<b>x</b>'" in text
+    shown = QTextDocument()
+    shown.setHtml(status.label.toolTip())
+    assert shown.toPlainText() == text
+
+
 @pytest.fixture
 def read_only_outbox(tmp_path):
-    """An outbox holding one unsent label on a tmpfs then mounted read-only."""
+    """An empty outbox on a tmpfs, which the test remounts read-only."""
     folder = tmp_path / "disk"
     folder.mkdir()
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)],
@@ -169,7 +303,7 @@ def read_only_outbox(tmp_path):
 
 
 def test_a_read_only_outbox_still_shows_the_trace_and_says_why_nothing_is_recorded(
-        qtbot, client, infos, mlflow_server, read_only_outbox):  # noqa: F811
+        qtbot, sdk, client, infos, mlflow_server, read_only_outbox):  # noqa: F811
     outbox, folder = read_only_outbox
     info = infos[39]
     ws = workspace(mlflow_server.url, REVIEWER)
@@ -183,8 +317,8 @@ def test_a_read_only_outbox_still_shows_the_trace_and_says_why_nothing_is_record
 
     panel.show_trace(client.get_trace_info(info.trace_id), client, ws,
                      [LabelSchema("quality", "text")])
-    assert [r[0] for r in rows(panel)] == [a.name for a in
-                                           client.get_trace_info(info.trace_id).assessments]
+    assert sorted(r[0] for r in rows(panel)) == sorted(
+        a.name for a in sdk.get_trace(info.trace_id).info.assessments)
     assert panel.banner.isVisible() and "must be writable" in panel.banner.label.text()
     panel.add_button.click()
     panel.dialog.text.setText("kept")

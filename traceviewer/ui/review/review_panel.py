@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 from PySide6.QtCore import Qt, Signal
@@ -243,6 +243,9 @@ class ReviewPanel(QWidget):
         self.trace: Trace | None = None
         self.rows: list[LabelRow] = []
         self._steps: list[_Step] = []
+        # Answers a submit that failed halfway left queued (they could not be taken back), per
+        # trace: the next submit of that trace takes them into its step, so Undo takes them too.
+        self._left_queued: dict[str, tuple[assessment_state.Change, ...]] = {}
         self._cache: OrderedDict[str, Trace] = OrderedDict()
         self._reads: dict[str, assessment_state.Read] = {}  # the latest read of a cached trace
         self._comment_preset = ""  # the comment as preselected (an earlier rationale)
@@ -433,6 +436,7 @@ class ReviewPanel(QWidget):
         if self.state.title != title and title:
             self.state = QueueState.from_json({**self.state.to_json(), "title": title})
         self._steps.clear()
+        self._left_queued.clear()
         self._cache.clear()
         self._reads.clear()
         self.left.setCurrentIndex(1)
@@ -589,12 +593,16 @@ class ReviewPanel(QWidget):
         assert self.workspace is not None
         return self.workspace.reviewer or self.reviewer.text().strip()
 
-    def _current(self) -> list[assessment_state.Current]:
-        """The shown trace's assessments as they stand (the earlier-feedback panel's merge)."""
-        if self.trace is None or self.earlier.info is None \
-                or self.earlier.info.trace_id != self.trace.info.trace_id:
+    def _current(self, reread: bool = False) -> list[assessment_state.Current]:
+        """The shown trace's assessments as they stand: the earlier-feedback panel's merge, or
+        with `reread` its read merged with the outbox as it is now (raises OutboxUnavailable)."""
+        earlier = self.earlier.info
+        if self.trace is None or earlier is None or earlier.trace_id != self.trace.info.trace_id:
             return []
-        return self.earlier.current
+        if not reread:
+            return self.earlier.current
+        items = assessment_state.pending_items(self.outbox, self.target, earlier.trace_id)
+        return assessment_state.merge(earlier.assessments, items, self.earlier.read_at)
 
     def _preselect(self) -> None:
         """Select the reviewer's own current answers in the rows they have not changed."""
@@ -690,9 +698,11 @@ class ReviewPanel(QWidget):
             self.workspace = self.app_model.save_reviewer(self.workspace, self.reviewer.text())
             self.reviewer_row.hide()
         trace_id, comment = self.state.current, self.comment.text().strip()
-        current = self._current()
         changes: list[assessment_state.Change] = []
         try:
+            # Read the outbox now: an earlier submit that failed halfway may have left answers
+            # queued that the panel has not shown yet (answering them again would add twice).
+            current = self._current(reread=True)
             for schema, value in values:
                 if value is not None:
                     changes.append(assessment_state.answer(
@@ -700,9 +710,10 @@ class ReviewPanel(QWidget):
                         self.workspace.reviewer or "", schema.name, value,
                         rationale=comment if schema.comment else None))
         except OutboxUnavailable as exc:
-            self._not_recorded(exc, changes)
+            self._not_recorded(exc, trace_id, changes)
             return
         self.banner.succeeded("outbox")
+        changes[:0] = self._left_queued.pop(trace_id, ())
         before = self.state.labelled.get(trace_id)
         item_ids = [c.item.item_id for c in changes if c.item is not None]
         self._steps.append(_Step(trace_id, self.state.position, tuple(changes), submitted=True,
@@ -711,18 +722,30 @@ class ReviewPanel(QWidget):
         self.setFocus()
         self._advance(self.state.with_label(trace_id, [*(before or ()), *item_ids]))
 
-    def _not_recorded(self, exc: OutboxUnavailable,
+    def _not_recorded(self, exc: OutboxUnavailable, trace_id: str,
                       recorded: Sequence[assessment_state.Change]) -> None:
         """A submit the outbox could not record: the answers it did record are taken back (the
-        submit is all or nothing), the form keeps what was given, the banner says why."""
+        submit is all or nothing), the form keeps what was given, the banner says why. Answers
+        that cannot be taken back either stay queued, and join the trace's next submit."""
         kept = "Your answers are still in the form: press Retry (or Enter) to submit them again."
+        left = [*self._left_queued.pop(trace_id, ()), *recorded]
+        queued = bool(left)  # what is taken back may be a delete or a restore to send
         try:
-            for change in reversed(recorded):
-                assessment_state.undo(self.outbox, change)
+            self._undo_each(left)
         except OutboxUnavailable:
+            self._left_queued[trace_id] = tuple(left)
             kept = ("Some of these answers were recorded and will be sent; the rest are still "
                     "in the form: press Retry (or Enter) to submit them again.")
+        if queued:
+            self.outbox_sender.kick()
         self.banner.show_error(f"{exc} {kept}", retry=self.submit, source="outbox")
+
+    def _undo_each(self, left: list[assessment_state.Change]) -> None:
+        """Undo the changes in `left` newest first, removing each once undone: when the outbox
+        fails (OutboxUnavailable), `left` holds the ones not undone, so none is undone twice."""
+        while left:
+            assessment_state.undo(self.outbox, left[-1])
+            left.pop()
 
     def skip(self) -> None:
         """Leave the current trace unassessed and move on."""
@@ -738,11 +761,13 @@ class ReviewPanel(QWidget):
             return
         step = self._steps.pop()
         if step.submitted:
+            left = list(step.changes)
             try:
-                for change in reversed(step.changes):
-                    assessment_state.undo(self.outbox, change)
-            except OutboxUnavailable as exc:
-                self._steps.append(step)
+                self._undo_each(left)
+            except OutboxUnavailable as exc:  # pushed back with only what is still to undo
+                self._steps.append(replace(step, changes=tuple(left)))
+                if len(left) < len(step.changes):
+                    self.outbox_sender.kick()
                 self.banner.show_error(f"{exc} Press Undo (u) to try again.", source="outbox")
                 return
             state = self.state.without_label(step.trace_id)
