@@ -5,7 +5,7 @@ column header, and auto-refresh through its own timer. The rows expected come fr
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QPoint, Qt, QTimer
+from PySide6.QtCore import QDeadlineTimer, QPoint, Qt, QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QInputDialog, QMenu
 
@@ -44,16 +44,19 @@ def entries(menu: QMenu) -> dict[str, object]:
     return {a.text(): a for a in menu.actions() if not a.isSeparator()}
 
 
-def answer_next_input_dialog(text: str) -> None:
+def answer_next_input_dialog(text: str, timeout_ms: int = 10_000) -> None:
     """Type `text` into the next modal input dialog and press OK (the dialog runs its own event
-    loop, so the answer is queued before it opens)."""
+    loop, so the answer is queued before it opens). It stops looking once it answered or after
+    `timeout_ms`, so a dialog that never opens leaves nothing polling into later tests."""
+    deadline = QDeadlineTimer(timeout_ms)
+
     def answer() -> None:
         dialog = QApplication.activeModalWidget()
-        if not isinstance(dialog, QInputDialog):
+        if isinstance(dialog, QInputDialog):
+            dialog.setTextValue(text)
+            dialog.accept()
+        elif not deadline.hasExpired():
             QTimer.singleShot(20, answer)
-            return
-        dialog.setTextValue(text)
-        dialog.accept()
 
     QTimer.singleShot(0, answer)
 
