@@ -283,3 +283,34 @@ def test_ctrl_g_with_an_unknown_id_says_so_in_the_banner(qtbot, mlflow_server, s
     named = text[text.index("(") + 1:text.rindex(")")].split(" and ")[0].split(", ")
     assert set(named) <= {e.name for e in experiments} and len(named) == min(5, len(experiments))
     assert w.tabs.currentWidget() is not w.trace_view
+
+
+def assessment_names(w: MainWindow) -> list[str]:
+    tree = w.assessments.tree
+    return sorted(tree.topLevelItem(i).text(0) for i in range(tree.topLevelItemCount()))
+
+
+def test_while_another_trace_loads_the_assessments_pane_offers_nothing_of_the_last_one(
+        qtbot, sdk, fault_proxy):
+    prod = experiment_id(sdk, PROD_EXPERIMENT)
+    judged = [t.info for t in sdk.search_traces(locations=[prod], max_results=500,
+                                                include_spans=False) if t.info.assessments]
+    first, other = judged[0], judged[1]
+    w = connected_window(qtbot, Workspace("local", fault_proxy.url))
+    panel, view = w.assessments, w.trace_view
+    with qtbot.waitSignal(view.trace_shown, timeout=WAIT_MS):
+        w.open_trace(first.trace_id)
+    qtbot.waitUntil(lambda: assessment_names(w) == sorted(a.name for a in first.assessments),
+                    timeout=WAIT_MS)
+    assert panel.add_button.isEnabled()
+
+    fault_proxy.inject("delay", seconds=8.0, match="/traces/get")  # the spans, not the info
+    with qtbot.waitSignal(view.trace_shown, timeout=WAIT_MS):
+        w.open_trace(other.trace_id)
+        assert assessment_names(w) == [] and not panel.add_button.isEnabled()
+        qtbot.waitUntil(lambda: view.header.state.isVisibleTo(w), timeout=WAIT_MS)  # its info
+        assert view.trace is None  # its spans are still held back
+        assert assessment_names(w) == [] and not panel.add_button.isEnabled()
+    qtbot.waitUntil(lambda: assessment_names(w) == sorted(a.name for a in other.assessments),
+                    timeout=WAIT_MS)
+    assert panel.info.trace_id == other.trace_id and panel.add_button.isEnabled()

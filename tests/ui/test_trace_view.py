@@ -5,6 +5,7 @@ running traces, the on-disk cache and cancelling a load."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import httpx
@@ -362,3 +363,38 @@ def test_a_failed_export_banner_goes_away_when_the_next_export_succeeds(qtbot, v
         view.export_trace(tmp_path / "trace.json")
     assert (tmp_path / "trace.json").exists()
     assert view.banner.isHidden()
+
+
+def test_a_cancelled_load_frees_the_trace_it_replaced_in_the_background(
+        qtbot, view, client, fault_proxy, ids, monkeypatch):
+    freed = []
+    real_discard = trace_loading.discard
+
+    def discard(holder):
+        freed.append((holder[0].trace.info.trace_id,
+                      threading.current_thread() is threading.main_thread()))
+        real_discard(holder)
+
+    monkeypatch.setattr(trace_loading, "discard", discard)
+    open_and_wait(qtbot, view, client, ids["html"])
+    fault_proxy.inject("delay", seconds=2.0, match="/traces/get")
+    with RestClient(fault_proxy.url) as slow:
+        view.open_trace(slow, ids["error"])
+        view.cancel()
+        background_work_ended(qtbot)
+    assert view.trace is None
+    assert freed == [(ids["html"], False)]  # in chunks on a worker, not on the GUI thread
+
+
+def test_a_reload_hands_on_the_fresh_info_once(qtbot, view, client, sdk, fault_proxy, ids):
+    expected = sorted(a.name for a in sdk.get_trace(ids["judged"]).info.assessments)
+    with RestClient(fault_proxy.url) as proxied:
+        open_and_wait(qtbot, view, proxied, ids["judged"])
+        background_work_ended(qtbot)
+        reads = []
+        view.info_read.connect(reads.append)
+        fault_proxy.inject("delay", seconds=2.0, match="/traces/get")  # the info comes first
+        with qtbot.waitSignal(view.trace_shown, timeout=LOAD_TIMEOUT_MS):
+            view.reload()
+        background_work_ended(qtbot)
+    assert [sorted(a.name for a in r.info.assessments) for r in reads] == [expected]

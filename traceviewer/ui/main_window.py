@@ -243,6 +243,8 @@ class MainWindow(QMainWindow):
         # Assessments are always fresh: a re-read trace info reaches the editor, and what the
         # editors show (with the outbox's writes) reaches that trace's row of the table.
         view.info_read.connect(self.assessments.show_read)
+        # While another trace loads, or when none came, there is nothing to label.
+        view.trace_cleared.connect(self._clear_assessments)
         # A trace that opens is the lookup's next success (whichever way it was opened).
         view.trace_shown.connect(lambda _t: self.banner.succeeded("lookup"))
         view.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
@@ -466,6 +468,10 @@ class MainWindow(QMainWindow):
         current = self.tabs.currentWidget()
         if current is self._trace_page.page:
             self.trace_view.reload()
+        elif current is self._compare_page.page:
+            self.compare_view.retry()
+        elif current is self._overview_page.page:
+            self.overview.reload()
         elif current is self.browser:
             self.browser.reload()
         elif current in (self.sessions, self.users):
@@ -554,8 +560,10 @@ class MainWindow(QMainWindow):
         from traceviewer.ui.trace.compare_view import CompareWithDialog
 
         dialog = CompareWithDialog(a_id, self.browser.model.rows, self)
-        if dialog.exec() and dialog.chosen_id():
-            self.compare(a_id, dialog.chosen_id())
+        chosen = dialog.chosen_id() if dialog.exec() else ""
+        dialog.deleteLater()
+        if chosen:
+            self.compare(a_id, chosen)
 
     def _show_assessments(self, trace) -> None:
         """Assessments of a trace from the server are editable; a trace from a file has none
@@ -565,8 +573,11 @@ class MainWindow(QMainWindow):
             self.assessments.setEnabled(True)
             self.assessments.show_trace(trace.info, client, workspace)
         else:
-            self.assessments.setEnabled(False)
-            self.assessments.tree.clear()
+            self._clear_assessments()
+
+    def _clear_assessments(self) -> None:
+        self.assessments.setEnabled(False)
+        self.assessments.clear()
 
     def _open_file_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open trace file", "", TRACE_FILES)
@@ -575,7 +586,7 @@ class MainWindow(QMainWindow):
             self.trace_view.open_file(path)
 
     def _export_trace_dialog(self) -> None:
-        if self.trace_view.trace is None:
+        if self._trace_page.page is None or self.trace_view.trace is None:
             self.statusBar().showMessage("Open a trace first.", 5000)
             return
         name = f"{self.trace_view.trace.info.trace_id}.json"

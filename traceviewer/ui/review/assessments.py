@@ -137,6 +137,14 @@ class AssessmentsPanel(QWidget):
             workspace.name, info.experiment_id)
         self._redraw()
 
+    def clear(self) -> None:
+        """Show no trace: no assessments, nothing to add to or undo."""
+        self._runner.cancel()
+        self._undo.clear()
+        self.info = self.client = self.workspace = None
+        self.read_at, self.current = 0.0, []
+        self._redraw()
+
     @property
     def target(self) -> Target:
         assert self.workspace is not None

@@ -62,6 +62,7 @@ class TraceView(QWidget):
     status_message = Signal(str)
     trace_shown = Signal(object)  # the Trace, once its tree and timeline are populated
     info_read = Signal(object)  # an assessment_state.Read: the shown trace's info read again
+    trace_cleared = Signal()  # no trace is shown any more (another is loading, or none came)
     load_failed = Signal(str)
     compare_requested = Signal(str)  # the id of the trace shown: compare it with another
 
@@ -87,6 +88,9 @@ class TraceView(QWidget):
         self._build_progress()
         self.header = TraceHeader(status=self.progress)
         self._read: assessment_state.Read | None = None  # the info read of this open
+        # The trace let go for the load in flight: freed once that load shows, fails, is
+        # cancelled or is superseded.
+        self._released: list[TreeLayout] = []
         self.model = SpanTreeModel(self)
         self.tree = SpanTreeView(self.model)
         self.timeline = Timeline()
@@ -295,7 +299,7 @@ class TraceView(QWidget):
         """Stop the load in flight."""
         if self._runner.busy:
             self._runner.cancel()
-            self.progress.hide()
+            self._load_ended()
             self.status_message.emit("Loading cancelled.")
 
     # -- loading ------------------------------------------------------------------------------
@@ -308,6 +312,7 @@ class TraceView(QWidget):
         self._search_runner.cancel()
         self._info_runner.cancel()
         self._read = None
+        self._discard_released()  # the load in flight (if any) is superseded
         shown = self.model.layout
         # A huge trace is let go at once and freed by the load itself, before it reads the next
         # one; a smaller one once the next is painted.
@@ -315,6 +320,8 @@ class TraceView(QWidget):
         released = self._release() if shown is not None and (clear or huge) else []
         if huge:
             self._cache_runner.cancel()  # it holds the trace being released
+        else:
+            self._released = released
         self.pages.setCurrentIndex(1)
         self.progress_label.setText(message)
         self.progress.show()
@@ -324,14 +331,13 @@ class TraceView(QWidget):
             self.progress.hide()
             self.banner.succeeded("load")
             self._show(loaded)
-            if released and not huge:
-                QTimer.singleShot(AFTER_PAINT_MS, self, lambda: self._discard(released))
+            self._discard_released(AFTER_PAINT_MS)
             self.status_message.emit(
                 f"Opened {len(loaded.layout.trace.spans):,} spans in "
                 f"{time.perf_counter() - started:.2f} s")
 
         def failed(exc: Exception) -> None:
-            self.progress.hide()
+            self._load_ended()
             retry = self.reload if self._client is not None else None
             self.banner.show_error(str(exc), retry, source="load")
             self.load_failed.emit(str(exc))
@@ -342,6 +348,16 @@ class TraceView(QWidget):
             return work(token)  # parsing pauses the collector itself, not the download
 
         self._runner.start(run, done, failed, self.progress_label.setText)
+
+    def _load_ended(self) -> None:
+        """A load failed or was cancelled: what it let go is freed; a trace still shown (a
+        reload's) takes the info read meanwhile, and without one the view says it has none."""
+        self.progress.hide()
+        self._discard_released()
+        if self.trace is None:
+            self.trace_cleared.emit()
+        elif self._read is not None:
+            self._show_read(self._read)
 
     def _show(self, loaded: Loaded) -> None:
         layout = loaded.layout
@@ -381,19 +397,19 @@ class TraceView(QWidget):
     def _read_info(self, client: RestClient, trace_id: str) -> None:
         """Read the trace's info (name, state, assessments, tags) beside its spans: the header
         shows it if it comes first; once the spans show, it brings what is said about them now
-        (the spans may come from the cache)."""
+        (the spans may come from the cache). During a reload it waits for the new copy."""
 
         def read(fresh: assessment_state.Read) -> None:
             self._read = fresh
             if self.trace is None:
                 self.header.show_info(fresh.info)
-            else:
+            elif not self._runner.busy:
                 self._show_read(fresh)
 
         self._info_runner.start(
             lambda token: assessment_state.read_info(client, trace_id, token), read,
-            lambda exc: self.status_message.emit(f"Could not re-read the trace's assessments: "
-                                                 f"{exc}"))
+            lambda exc: self.status_message.emit(f"Could not read the trace's info and "
+                                                 f"assessments: {exc}"))
 
     def _show_read(self, fresh: assessment_state.Read) -> None:
         if isinstance(self.assessments, AssessmentList):
@@ -416,10 +432,17 @@ class TraceView(QWidget):
         self.timeline.set_layout(None)
         self.inspector.show_span(None)
         self.side.setTabText(1, "Assessments")
+        self.trace_cleared.emit()
         return holder
 
     def _discard(self, holder: list[TreeLayout]) -> None:
         self._discard_runner.start(lambda token: loading.discard(holder), lambda _: None)
+
+    def _discard_released(self, delay_ms: int = 0) -> None:
+        """Free the trace let go for the last load, in chunks in the background."""
+        holder, self._released = self._released, []
+        if holder:
+            QTimer.singleShot(delay_ms, self, lambda: self._discard(holder))
 
     def _store(self, key: tuple[str, str], trace: Trace) -> None:
         """Write the trace shown to the cache in the background."""
