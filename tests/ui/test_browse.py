@@ -4,7 +4,7 @@ lazy paging, stale rows never shown, failures mid-scroll keep what was loaded.""
 from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt
 
 from tests.conftest import PROD_EXPERIMENT, experiment_id
 from tests.core.test_filters import filters as clause_lists
@@ -249,3 +249,20 @@ def test_a_failed_page_banner_goes_away_when_scrolling_loads_the_next_page(qtbot
             browser.model.fetchMore()  # scrolling on, not the banner's Retry
         assert len(browser.model.rows) > 10
         assert browser.banner.isHidden()
+
+
+def test_a_new_query_disables_compare_with_the_selection_it_dropped(qtbot, browser, client,
+                                                                     sdk):
+    exp_id = experiment_id(sdk, PROD_EXPERIMENT)
+    user = sdk.search_traces(locations=[exp_id], max_results=1)[0].info.tags[USER_KEY]
+    show(browser, client, sdk, [])
+    load_all(qtbot, browser)
+    table = browser.table
+    table.selectionModel().select(
+        QItemSelection(browser.model.index(0, 0), browser.model.index(1, 0)),
+        QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
+    assert browser.compare_button.isEnabled()
+    show(browser, client, sdk, [filters.user(user)])
+    load_all(qtbot, browser)
+    assert table.selected_traces() == []
+    assert not browser.compare_button.isEnabled()

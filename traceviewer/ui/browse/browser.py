@@ -131,8 +131,10 @@ class TraceBrowser(QWidget):
         self.model = trace_model(self)
         self.table = TraceTable(self.model)
         self.table.trace_activated.connect(self.trace_activated)
-        self.table.selectionModel().selectionChanged.connect(
-            lambda *_: self.compare_button.setEnabled(len(self.table.selected_traces()) == 2))
+        # A reset (a new query) drops the selection without selectionChanged.
+        for signal in (self.table.selectionModel().selectionChanged, self.model.modelReset):
+            signal.connect(
+                lambda *_: self.compare_button.setEnabled(len(self.table.selected_traces()) == 2))
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._cell_menu)
         header = self.table.horizontalHeader()
