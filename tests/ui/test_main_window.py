@@ -314,3 +314,17 @@ def test_while_another_trace_loads_the_assessments_pane_offers_nothing_of_the_la
     qtbot.waitUntil(lambda: assessment_names(w) == sorted(a.name for a in other.assessments),
                     timeout=WAIT_MS)
     assert panel.info.trace_id == other.trace_id and panel.add_button.isEnabled()
+
+
+def test_f5_on_the_compare_tab_runs_its_comparison_again(qtbot, mlflow_server, sdk):
+    prod = experiment_id(sdk, PROD_EXPERIMENT)
+    a, b = (t.info.trace_id for t in sdk.search_traces(locations=[prod], max_results=2,
+                                                        include_spans=False))
+    w = connected_window(qtbot, Workspace("local", mlflow_server.url))
+    with qtbot.waitSignal(w.compare_view.compared_shown, timeout=WAIT_MS):
+        w.compare(a, b)
+    assert w.tabs.currentWidget() is w.compare_view
+    with qtbot.waitSignal(w.compare_view.compared_shown, timeout=WAIT_MS) as again:
+        w.refresh_action.trigger()
+    diff = again.args[0].diff
+    assert {diff.a.info.trace_id, diff.b.info.trace_id} == {a, b}
