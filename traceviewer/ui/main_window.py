@@ -261,7 +261,7 @@ class MainWindow(QMainWindow):
     def _build_compare_view(self) -> QWidget:
         from traceviewer.ui.trace.compare_view import CompareView
 
-        view = CompareView(cache=self.trace_cache)
+        view = CompareView(cache=self.trace_cache, app_model=self.app_model)
         view.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         return view
 

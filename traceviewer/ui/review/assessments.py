@@ -51,7 +51,7 @@ from traceviewer.ui.common.banner import ErrorBanner
 from traceviewer.ui.common.plain import plain_tooltip
 from traceviewer.ui.common.tasks import TaskRunner
 from traceviewer.ui.review.dialogs import AssessmentDialog
-from traceviewer.ui.review.outbox_status import OutboxSender, retract
+from traceviewer.ui.review.outbox_status import OutboxSender
 
 COLUMNS = ("Name", "Kind", "Value", "Rationale", "Source", "Time", "Status")
 _ID_ROLE = Qt.ItemDataRole.UserRole
@@ -305,7 +305,7 @@ class AssessmentsPanel(QWidget):
                                rationale=dialog.rationale_text(), kind=kind,
                                overrides=overrides)
         item = self.outbox.add_create(self.target, self.info.trace_id, body)
-        self._queued(f"add {item.name}", lambda: retract(self.outbox, item))
+        self._queued(f"add {item.name}", lambda: assessment_state.retract(self.outbox, item))
 
     def edit(self) -> None:
         """Ask for new values of the selected assessment and queue the update."""

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.client import RestClient
 from traceviewer.core.errors import OutboxUnavailable, TraceViewerError
-from traceviewer.core.outbox import Item, Outbox, SendReport, Status, Target
+from traceviewer.core.outbox import Outbox, SendReport, Status, Target
 from traceviewer.core.redact import redact
 from traceviewer.ui.common import palette
 from traceviewer.ui.common.plain import plain_label, plain_tooltip
@@ -251,11 +251,3 @@ class OutboxStatus(QWidget):
             self.dialog = ParkedDialog(self._sender, self)
         self.dialog.refresh()
         self.dialog.show()
-
-
-def retract(outbox: Outbox, item: Item) -> Item | None:
-    """Undo a queued create: withdraw it if it never left, else queue the delete of what it
-    created. Returns the delete item, if one was needed."""
-    if outbox.withdraw(item):
-        return None
-    return outbox.add_delete(item.target, item.trace_id, after=item)
