@@ -119,3 +119,19 @@ def test_a_failure_without_an_error_callback_still_reaches_the_user(qtbot):
         with qtbot.waitSignal(activity.unhandled_failure, timeout=5000) as blocker:
             runner.start(lambda token: 1 / 0, lambda _: None)
         assert isinstance(blocker.args[0], ZeroDivisionError)
+
+
+def test_a_task_runs_while_more_tasks_than_cores_wait_on_the_network(qtbot):
+    """Background work is mostly waiting: tasks stuck on slow answers (as many as the machine
+    has cores, and more) do not hold back the next one, such as a trace's header."""
+    release = threading.Event()
+    stuck = [TaskRunner() for _ in range(max(4, QThread.idealThreadCount() + 2))]
+    try:
+        for runner in stuck:
+            runner.start(lambda token: release.wait(30), lambda _: None)
+        got, header = [], TaskRunner()
+        header.start(lambda token: "header", got.append)
+        qtbot.waitUntil(lambda: got == ["header"], timeout=5_000)
+    finally:
+        release.set()
+    background_work_ended(qtbot)

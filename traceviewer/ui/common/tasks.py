@@ -25,6 +25,18 @@ from traceviewer.core.errors import Cancelled
 
 log = logging.getLogger(__name__)
 
+# Background work mostly waits on the network: a trace downloading for half a minute, a search
+# page, a slow server. Qt's pool has as many threads as cores (two on a small laptop), so one
+# download and one page would hold back every other task (a trace's header, its assessments).
+POOL_THREADS = 16
+
+
+def _pool() -> QThreadPool:
+    pool = QThreadPool.globalInstance()
+    if pool.maxThreadCount() < POOL_THREADS:
+        pool.setMaxThreadCount(POOL_THREADS)
+    return pool
+
 
 class _Relay(QObject):
     """Carries results from a worker thread to the GUI thread (queued signal delivery)."""
@@ -163,7 +175,7 @@ class TaskRunner(_Runner):
         activity._started()
         self._in_flight[0] = True
         self.busy_changed.emit(True)
-        QThreadPool.globalInstance().start(_Job(self._relay, generation, fn, token))
+        _pool().start(_Job(self._relay, generation, fn, token))
         return token
 
     def cancel(self) -> None:
@@ -228,7 +240,7 @@ class WriteRunner(_Runner):
         self._in_flight[0] += 1
         if len(self._pending) == 1:
             self.busy_changed.emit(True)
-        QThreadPool.globalInstance().start(
+        _pool().start(
             _Job(self._relay, self._generation, fn, CancelToken()))
 
     def _deliver(self, generation: int, index: int, value: Any) -> None:
