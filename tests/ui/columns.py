@@ -1,8 +1,13 @@
-"""Checks of table column widths against the text they show."""
+"""Checks of table column widths against the text they show, and clicks on their headers."""
 
 from __future__ import annotations
 
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QTableView
+
+from traceviewer.ui.browse.browser import TraceBrowser
+from traceviewer.ui.browse.trace_table import COLUMN_NAMES
 
 SLACK_PX = 40  # cell padding and a little room; far less than a stretched column
 
@@ -20,3 +25,11 @@ def assert_last_takes_the_rest(table: QTableView) -> None:
     header = table.horizontalHeader()
     visible = [i for i in range(header.count()) if not header.isSectionHidden(i)]
     assert sum(header.sectionSize(i) for i in visible) >= table.viewport().width()
+
+
+def click_header(browser: TraceBrowser, column: str) -> None:
+    header = browser.table.horizontalHeader()
+    i = COLUMN_NAMES.index(column)
+    x = header.sectionViewportPosition(i) + header.sectionSize(i) // 2
+    QTest.mouseClick(header.viewport(), Qt.MouseButton.LeftButton,
+                     pos=QPoint(x, header.height() // 2))

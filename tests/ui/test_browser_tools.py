@@ -5,18 +5,17 @@ column header, and auto-refresh through its own timer. The rows expected come fr
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QDeadlineTimer, QPoint, Qt, QTimer
-from PySide6.QtTest import QTest
+from PySide6.QtCore import QDeadlineTimer, QTimer
 from PySide6.QtWidgets import QApplication, QInputDialog, QMenu
 
 from tests.conftest import PROD_EXPERIMENT
+from tests.ui.columns import click_header
 from tests.ui.test_browse import WAIT_MS, load_all, sdk_ids, set_source
 from traceviewer.core.app_model import AppModel
 from traceviewer.core.client import RestClient
 from traceviewer.core.workspaces import WorkspaceMemory
 from traceviewer.ui.browse import browser as browser_module
 from traceviewer.ui.browse.browser import TraceBrowser
-from traceviewer.ui.browse.trace_table import COLUMN_NAMES
 
 ERRORS = "status = 'ERROR'"
 OK = "status = 'OK'"
@@ -116,14 +115,6 @@ def test_recent_filters_list_the_last_applied_newest_first_and_apply_again(
     entries(recent)[OK].trigger()
     assert browser.builder.text.text() == OK
     assert load_all(qtbot, browser) == sdk_ids(sdk, prod, OK)
-
-
-def click_header(browser: TraceBrowser, column: str) -> None:
-    header = browser.table.horizontalHeader()
-    i = COLUMN_NAMES.index(column)
-    x = header.sectionViewportPosition(i) + header.sectionSize(i) // 2
-    QTest.mouseClick(header.viewport(), Qt.MouseButton.LeftButton,
-                     pos=QPoint(x, header.height() // 2))
 
 
 def test_clicking_the_time_header_asks_the_server_for_the_sdks_order(qtbot, browser,

@@ -5,11 +5,10 @@ its first click, and columns as wide as what they show."""
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QPoint, Qt
-from PySide6.QtTest import QTest
+from PySide6.QtCore import Qt
 
 from tests.conftest import PROD_EXPERIMENT
-from tests.ui.columns import assert_fits, assert_last_takes_the_rest
+from tests.ui.columns import assert_fits, assert_last_takes_the_rest, click_header
 from tests.ui.test_browse import load_all, sdk_ids, set_source
 from tests.ui.test_palette import _count
 from traceviewer.core.model import USER_KEY
@@ -113,14 +112,6 @@ def test_failed_traces_rows_are_painted_in_the_error_colour(qtbot, qapp, browser
     finally:
         qapp.setStyle(style)
         qapp.setPalette(original)
-
-
-def click_header(browser: TraceBrowser, column: str) -> None:
-    header = browser.table.horizontalHeader()
-    i = COLUMN_NAMES.index(column)
-    x = header.sectionViewportPosition(i) + header.sectionSize(i) // 2
-    QTest.mouseClick(header.viewport(), Qt.MouseButton.LeftButton,
-                     pos=QPoint(x, header.height() // 2))
 
 
 def sdk_ordered(sdk, exp_id: str, order: str) -> list[str]:
