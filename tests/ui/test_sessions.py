@@ -136,13 +136,15 @@ def test_stop_keeps_what_was_read_and_ignores_later_pages(qtbot, view, sdk, faul
     with RestClient(fault_proxy.url, retry=FAST) as slow:
         with qtbot.waitSignal(view.loader.updated, timeout=WAIT_MS):
             view.load(slow, [exp_id], [""])
+        # The next page asked for and held back by the proxy: stopping now makes it late.
+        qtbot.waitUntil(lambda: fault_proxy.received_count("/traces/search") >= 2,
+                        timeout=WAIT_MS)
         view.loader.cancel()
         assert view.loader.state == "stopped"
         assert view.loader.status.text().startswith("Stopped after 10 traces")
         sessions = {context(info, SESSION_KEY) for info in first_page} - {None}
         assert sessions and view.model.rowCount() == len(sessions)
         background_work_ended(qtbot)  # the late page has arrived: it must be dropped
-        assert fault_proxy.received_count("/traces/search") >= 2
         assert view.model.rowCount() == len(sessions)
         assert view.loader.state == "stopped"
         assert view.loader.status.text().startswith("Stopped after 10 traces")
