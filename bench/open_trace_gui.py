@@ -31,14 +31,20 @@ HEARTBEAT_MS = 5
 
 
 class BytesClient:
-    """Stands in for RestClient once the response bytes are in memory: the view's loader then
-    measures parsing, caching, layout and painting, not the network."""
+    """A RestClient whose trace download hands back response bytes already in memory: the
+    view's loader then measures parsing, caching, layout and painting, not the network. The
+    rest (the trace's info and assessments, read beside the spans) goes to the server."""
 
-    def __init__(self, host: str, raw: bytes):
-        self.host, self._raw = host, raw
+    def __init__(self, url: str, raw: bytes):
+        from traceviewer.core.client import RestClient
+
+        self._client, self._raw = RestClient(url), raw
 
     def get_trace_raw(self, trace_id: str, token=None, progress=None) -> bytes:
         return self._raw
+
+    def __getattr__(self, name: str):
+        return getattr(self._client, name)
 
 
 def peak_rss_mb() -> int:
@@ -52,7 +58,7 @@ def peak_rss_mb() -> int:
     return int(kb) // 1024
 
 
-def gui_child(raw_path: str, trace_id: str, cache_dir: str) -> None:
+def gui_child(url: str, raw_path: str, trace_id: str, cache_dir: str) -> None:
     """Runs in a fresh process: open from bytes, then from the cache; print one JSON line."""
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
     from PySide6.QtCore import QElapsedTimer, QEvent, QEventLoop, QObject, QThreadPool, QTimer
@@ -66,7 +72,7 @@ def gui_child(raw_path: str, trace_id: str, cache_dir: str) -> None:
     view.resize(1600, 1000)
     view.show()
     app.processEvents()
-    client = BytesClient("http://bench", Path(raw_path).read_bytes())
+    client = BytesClient(url, Path(raw_path).read_bytes())
 
     # Worst gap between heartbeats, in wall time and in GUI-thread CPU time. On a loaded machine
     # the wall gap also counts the time other processes ran; the CPU gap is the GUI thread's own
@@ -175,13 +181,13 @@ def find_or_log(url: str, num_spans: int) -> str:
     return found[0].info.trace_id
 
 
-def open_in_view(raw: bytes, trace_id: str, tmp: Path) -> dict:
+def open_in_view(url: str, raw: bytes, trace_id: str, tmp: Path) -> dict:
     """Open the trace (its response bytes `raw`) in the detail view in a fresh process, then
     reopen it from the cache; the figures of `gui_child` (times, longest GUI stalls, RSS)."""
     raw_path = tmp / f"{trace_id}.json"
     raw_path.write_bytes(raw)
     cache_dir = tmp / f"cache-{trace_id}"
-    out = subprocess.run([sys.executable, __file__, "--child", str(raw_path), trace_id,
+    out = subprocess.run([sys.executable, __file__, "--child", url, str(raw_path), trace_id,
                           str(cache_dir)], check=True, capture_output=True, text=True)
     raw_path.unlink()
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -202,7 +208,7 @@ def bench_size(url: str, num_spans: int, tmp: Path) -> None:
     t0 = time.perf_counter()
     MlflowClient(tracking_uri=url).get_trace(trace_id)
     theirs = time.perf_counter() - t0
-    r = open_in_view(raw, trace_id, tmp)
+    r = open_in_view(url, raw, trace_id, tmp)
     print(f"{r['spans']:>7,} spans ({len(raw) / 1e6:5.1f} MB; logged/found in {logged:5.1f} s)"
           f" | download {ours:6.2f} s, MlflowClient().get_trace {theirs:6.2f} s"
           f" | bytes -> tree+timeline painted {r['open'][0]:6.3f} s"
@@ -218,7 +224,7 @@ def bench_size(url: str, num_spans: int, tmp: Path) -> None:
 
 def main() -> int:
     if sys.argv[1:2] == ["--child"]:
-        gui_child(*sys.argv[2:5])
+        gui_child(*sys.argv[2:6])
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="reuse a running MLflow server instead of starting one")

@@ -1,5 +1,6 @@
 """The collector rests only while a trace is parsed, and nothing made meanwhile, in any thread,
-escapes it: a reference cycle made during a load is collected afterwards."""
+escapes it: a reference cycle made during a load is collected afterwards (after a big trace,
+once that trace is let go)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import json
 import threading
 import weakref
 
-from traceviewer.core.bigjson import gc_paused
+from traceviewer.core.bigjson import BIG_TRACE_SPANS, gc_paused
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.otlp import parse_trace
+from traceviewer.core.trace_layout import TreeLayout
+from traceviewer.core.trace_loading import discard
 
 
 class Node:
@@ -45,11 +48,11 @@ class _MakesACycleMidParse(CancelToken):
         super().check()
 
 
-def _big_trace_json() -> bytes:
+def _big_trace_json(num_spans: int = 3000) -> bytes:
     spans = [{"span_id": f"{i:016x}", "parent_span_id": None if i == 0 else f"{0:016x}",
               "name": f"s{i}", "start_time_unix_nano": i, "end_time_unix_nano": i + 1,
               "attributes": {"mlflow.spanInputs": json.dumps("x" * 200)}}
-             for i in range(3000)]
+             for i in range(num_spans)]
     return json.dumps({"info": {"trace_id": "tr-1", "state": "OK"},
                        "data": {"spans": spans}}).encode()
 
@@ -87,3 +90,23 @@ def test_nested_and_concurrent_pauses_turn_the_collector_on_when_the_last_ends()
     ref = _cycle_in_another_thread()
     gc.collect()
     assert ref() is None
+
+
+def test_a_big_trace_stays_out_of_collections_until_it_is_let_go_then_its_cycles_are_collected():
+    token = _MakesACycleMidParse()
+    frozen_before = gc.get_freeze_count()
+    trace = parse_trace(_big_trace_json(BIG_TRACE_SPANS), token)
+    assert len(trace.spans) == BIG_TRACE_SPANS
+    # The span objects went to the permanent generation: no collection walks them, and the
+    # young generation they were made in is empty again.
+    assert gc.get_freeze_count() - frozen_before >= 2 * BIG_TRACE_SPANS
+    assert gc.get_count()[0] < 1000
+    gc.collect()
+    assert token.ref is not None and token.ref() is not None  # frozen with the trace
+
+    discard([TreeLayout(trace)])
+    del trace
+
+    assert gc.get_freeze_count() == 0
+    gc.collect()
+    assert token.ref() is None  # handed back to the collector, and collected

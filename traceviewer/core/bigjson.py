@@ -35,6 +35,8 @@ _PLACEHOLDER_JSON = json.dumps(_PLACEHOLDER)
 _CHUNK = 2 * 1024 * 1024  # bytes decoded to text at a time
 _BATCH_CHARS = 32 * 1024  # a few milliseconds of decoding, even on a slow machine
 _MAX_BATCH_CHARS = 4 * _BATCH_CHARS  # how far past a batch's start its end is looked for
+# From this many spans a parsed trace is kept out of the collector's passes (`freeze_if_big`).
+BIG_TRACE_SPANS = 20_000
 
 
 def _chunks(raw: bytes | bytearray | str) -> Iterator[str]:
@@ -246,9 +248,8 @@ def gc_paused() -> Iterator[None]:
     A big trace is millions of small acyclic objects: the collections their allocation
     triggers cost three to four times the parse, and each one holds the GIL (the GUI freezes).
     Nested and concurrent pauses share one switch; the collector is on again when the last
-    ends. Nothing is frozen (`gc.freeze` would make every object of every thread immortal to
-    the collector, cycles included): whatever any thread made meanwhile is collected as usual
-    once the pause ends."""
+    ends. Whatever any thread made meanwhile is collected as usual once the pause ends, except
+    after a big trace (`freeze_if_big`)."""
     with _GcPause.lock:
         if _GcPause.count == 0:
             _GcPause.was_enabled = gc.isenabled()
@@ -261,3 +262,21 @@ def gc_paused() -> Iterator[None]:
             _GcPause.count -= 1
             if _GcPause.count == 0 and _GcPause.was_enabled:
                 gc.enable()
+
+
+def freeze_if_big(num_spans: int) -> None:
+    """Called inside `gc_paused` once a trace of `num_spans` spans is built: a big one's
+    objects would otherwise be walked by the next three collections (one per generation), each
+    holding the GIL for 0.15-0.2 s at 100k spans. So everything alive now goes to the
+    collector's permanent generation (`gc.freeze`), which it never walks; objects are still
+    freed when their last reference goes. `thaw_after_big` hands them back once the trace is
+    let go: until then a cycle that was garbage at this moment is not collected."""
+    if num_spans >= BIG_TRACE_SPANS:
+        gc.freeze()
+
+
+def thaw_after_big(num_spans: int) -> None:
+    """Once a trace of `num_spans` spans has been freed: after a big one, what `freeze_if_big`
+    froze goes back to the collector (the cycles among it are collected as usual)."""
+    if num_spans >= BIG_TRACE_SPANS:
+        gc.unfreeze()

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from traceviewer.core.bigjson import gc_paused, loads_trace_doc
+from traceviewer.core.bigjson import freeze_if_big, gc_paused, loads_trace_doc
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.errors import CorruptTrace, UsageError
 from traceviewer.core.model import SPAN_TYPE_KEY, Span, SpanEvent, Trace, TraceInfo
@@ -253,8 +253,11 @@ def parse_trace(payload: bytes | bytearray | str | dict[str, Any],
     GIL (about 0.1 s for 100k spans). `token` cancels the read."""
     with gc_paused():
         if isinstance(payload, bytes | bytearray | str):
-            return _parse_trace(loads_trace_doc(payload, token), owned=True)
-        return _parse_trace(payload, owned=False)
+            trace = _parse_trace(loads_trace_doc(payload, token), owned=True)
+        else:
+            trace = _parse_trace(payload, owned=False)
+        freeze_if_big(len(trace.spans))
+        return trace
 
 
 def _parse_trace(doc: Any, owned: bool) -> Trace:
@@ -396,4 +399,6 @@ def parse_packed(raw: bytes, token: CancelToken | None = None) -> Trace:
                 rows[i] = None
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise CorruptTrace(f"This is not a packed trace: {exc!r}") from exc
-        return Trace.build(info, spans)
+        trace = Trace.build(info, spans)
+        freeze_if_big(len(trace.spans))
+        return trace

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from traceviewer.core.bigjson import BIG_TRACE_SPANS, thaw_after_big
 from traceviewer.core.cache import TraceCache
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.client import RestClient
@@ -39,9 +40,10 @@ class Loaded:
 
 
 DISCARD_CHUNK = 500
-# A trace this big is let go as soon as another load starts: two of them would not fit in
-# memory together (100k spans take about 600 MB).
-RELEASE_SPANS = 50_000
+# A trace this big is let go as soon as another load starts: two of them may not fit in memory
+# together (100k spans take about 600 MB), and what its parse froze (`bigjson.freeze_if_big`)
+# is handed back to the collector before the next one's parse freezes again.
+RELEASE_SPANS = BIG_TRACE_SPANS
 
 # Held while a trace is written to the cache, which holds the trace until it ends.
 _CACHING = threading.Lock()
@@ -245,11 +247,14 @@ def store(cache: TraceCache, key: tuple[str, str], holder: list[Trace],
 
 def discard(holder: list[TreeLayout]) -> None:
     """Free the trace of the layout in `holder` (which this empties) a chunk of spans at a
-    time, so that freeing 100k spans never holds the GIL, and so the GUI, for long."""
+    time, so that freeing 100k spans never holds the GIL, and so the GUI, for long; then give
+    the collector back what a big trace's parse froze."""
     trace = holder.pop().trace
     spans = list(trace.spans)
     del trace  # unless something else still holds it, only `spans` keeps the spans alive now
     with _CACHING:
         pass  # a cache write of this trace (cancelled by now) lets go of it first
+    num_spans = len(spans)
     while spans:
         del spans[-DISCARD_CHUNK:]
+    thaw_after_big(num_spans)
