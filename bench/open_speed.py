@@ -71,7 +71,7 @@ def app_child(launched: float, out: str, argv: list[str]) -> int:
         def shown(view):
             marks.setdefault("trace_shown", time.time() - launched)
             keep.append(FirstPaint("trace_painted",
-                                   [view.tree.viewport(), view.timeline.plot.viewport()]))
+                                   [view.tree.viewport(), view.timeline.bars]))
 
         def tab_changed(_index):  # the Trace tab's view is built when first shown
             view = window.tabs.currentWidget()

@@ -108,7 +108,7 @@ def gui_child(url: str, raw_path: str, trace_id: str, cache_dir: str) -> None:
                     self.loop = None
             return False
 
-    watch = PaintWatch([view.tree.viewport(), view.timeline.plot.viewport()])
+    watch = PaintWatch([view.tree.viewport(), view.timeline.bars])
 
     def until_background_done() -> tuple[float, int]:
         """Keep the event loop and the heartbeat running until the work a load leaves behind

@@ -10,7 +10,7 @@ import time
 
 import httpx
 import pytest
-from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QLabel
 
 from tests.ui.waiting import background_work_ended
@@ -120,18 +120,13 @@ def test_selecting_a_span_in_the_tree_marks_its_bar(qtbot, view, client, ids):
 def test_clicking_a_bar_selects_its_span_in_the_tree(qtbot, view, client, ids):
     open_and_wait(qtbot, view, client, ids["big1k"])
     qtbot.waitUntil(lambda: len(view.timeline.bars.rows) > 5)
-    bars, lay, plot = view.timeline.bars, view.model.layout, view.timeline.plot
+    bars, lay = view.timeline.bars, view.model.layout
     row = 4
     node = bars.rows[row]
     assert node != current_node(view)
-
-    def bar_middle() -> QPoint:
-        middle = QPointF((lay.x0[node] + lay.x1[node]) / 2, row + 0.5)
-        return plot.mapFromScene(bars.mapToScene(middle))
-
-    # pyqtgraph applies the view range on its next layout pass.
-    qtbot.waitUntil(lambda: plot.viewport().rect().contains(bar_middle()))
-    qtbot.mouseClick(plot.viewport(), Qt.LeftButton, pos=bar_middle())
+    middle = bars.point_of((lay.x0[node] + lay.x1[node]) / 2, row + 0.5).toPoint()
+    assert bars.rect().contains(middle)
+    qtbot.mouseClick(bars, Qt.LeftButton, pos=middle)
     qtbot.waitUntil(lambda: current_node(view) == node)
     assert view.inspector.span is view.trace.spans[node]
     assert bars.selected == node

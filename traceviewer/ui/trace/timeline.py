@@ -1,13 +1,14 @@
-"""The timeline (waterfall): one pyqtgraph GraphicsObject that paints the bars of the spans the
-span tree shows right now, row for row, so tree and timeline line up.
+"""The timeline (waterfall): one plain widget (`SpanBars`) that paints a time axis and the bars
+of the spans the span tree shows right now, row for row, so tree and timeline line up.
 
 The tree owns the vertical position: the timeline is handed the nodes of the tree's visible rows
-(`set_rows`) and a y range of exactly that many rows, and asks the tree to scroll when the wheel
-turns over it. The timeline owns the time axis: milliseconds since the trace start, ticks at
-round steps of a unit (`core.trace_layout.tick_step`), zoomed with Ctrl+wheel or +/- around the
-span under the cursor (or the selected span) so that span stays in view, zoomed to a span by a
-double-click or Z, panned by dragging, Shift+wheel, a horizontal trackpad scroll or ←/→.
-Selecting a span brings its bar into view.
+and their height (`set_rows`), and asks the tree to scroll when the wheel turns over it. The
+timeline owns the time axis: milliseconds since the trace start, ticks at round steps of a unit
+(`core.trace_layout.tick_step`), zoomed with Ctrl+wheel or +/- around the span under the cursor
+(or the selected span) so that span stays in view, zoomed to a span by a double-click or Z,
+panned by dragging, Shift+wheel, a horizontal trackpad scroll or ←/→. Selecting a span brings
+its bar into view. No plotting library: importing one (pyqtgraph) took longer than showing a
+cached trace.
 
 Below it, the overview strip (`Overview`) shows the whole trace, every span by time and by its
 place in the fully expanded tree, painted once into an image with numpy; the window the
@@ -15,11 +16,12 @@ timeline and the tree show is marked on it, and dragging it moves both."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
-import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QImage, QPainter, QPen
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QToolTip, QVBoxLayout, QWidget
 
 from traceviewer.core.fmt import duration_ms
 from traceviewer.core.trace_layout import TreeLayout, format_duration, tick_label, tick_step
@@ -33,33 +35,45 @@ TICK_PX = 90  # about this many pixels between ticks
 ZOOM_STEP = 0.8  # one wheel notch or + zooms in to this fraction of the window
 PAN_STEP = 0.1  # one Shift+wheel notch pans this fraction of the window
 OVERVIEW_PX = 56
+TICK_LEN_PX = 4
+RIGHT_MARGIN_PX = 8  # room for the last tick label
 
 
-class TimeAxis(pg.AxisItem):
-    """Ticks at 1, 2 or 5 × 10ⁿ of a time unit, labelled as durations since the trace start."""
+class SpanBars(QWidget):
+    """The waterfall: a time axis along the top, then one bar per row the tree shows, painted
+    in device pixels (crisp 1 px minimum widths, readable labels), grouped by brush (one
+    drawRects call per colour).
 
-    def tickSpacing(self, minVal, maxVal, size):
-        step, _, _ = tick_step(maxVal - minVal, size / TICK_PX)
-        return [(step, 0.0)]
+    It owns the time window (`set_range`, kept within `set_limits`). Dragging pans it; the
+    wheel, clicks and double-clicks are handed to the `Timeline` as signals: plain wheel
+    scrolls the rows (the tree decides), Ctrl+wheel zooms time around a point, Shift+wheel and
+    horizontal scrolls pan time."""
 
-    def tickStrings(self, values, scale, spacing):
-        return [tick_label(v * scale, spacing * scale) if v >= 0 else "" for v in values]
+    range_changed = Signal(float, float)
+    clicked = Signal(QPointF)  # (ms since the trace start, row) under the pointer
+    double_clicked = Signal(QPointF)
+    scroll_rows = Signal(int)
+    zoom_at = Signal(float, QPointF)  # factor (< 1 zooms in), the point under the cursor
+    pan_by = Signal(float)  # fraction of the window
 
-
-class SpanBars(pg.GraphicsObject):
-    """Paints one bar per displayed row, grouped by brush (one drawRects call per colour)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.layout: TreeLayout | None = None
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.layout_: TreeLayout | None = None
         self.rows: list[int] = []
         self.selected = -1
         self.matches: set[int] = set()
         self.current_match = -1
+        self.x_range = (0.0, 1.0)
+        self._limits = (-math.inf, math.inf, 0.0)  # first and last time, narrowest window
+        self.axis_height = 24
+        self.row_height = 1
+        self._press: tuple[QPointF, tuple[float, float]] | None = None
+        self._dragged = False
         self._font = QFont()
         self._font.setPointSizeF(max(7.0, self._font.pointSizeF() - 1))
         self._metrics = QFontMetrics(self._font)
-        self.setAcceptHoverEvents(True)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         palette.follow(self.colours_changed)
 
     def colours_changed(self) -> None:
@@ -76,38 +90,95 @@ class SpanBars(pg.GraphicsObject):
         self.update()
 
     def set_layout(self, layout: TreeLayout | None) -> None:
-        self.prepareGeometryChange()
-        self.layout, self.rows, self.selected = layout, [], -1
+        self.layout_, self.rows, self.selected = layout, [], -1
         self.matches, self.current_match = set(), -1
         self.update()
 
-    def set_rows(self, rows: list[int]) -> None:
-        self.prepareGeometryChange()
-        self.rows = rows
+    def set_rows(self, rows: list[int], row_height: int) -> None:
+        self.rows, self.row_height = rows, max(row_height, 1)
         self.update()
 
-    def boundingRect(self) -> QRectF:
-        total = self.layout.total_ms if self.layout else 0.0
-        return QRectF(0.0, 0.0, max(total, 1e-3), float(max(len(self.rows), 1)))
+    # -- the time window ----------------------------------------------------------------------
 
-    def node_at(self, pos: QPointF) -> int:
-        """The span node of the row under an item-coordinate point, or -1."""
-        row = int(pos.y())
-        if self.layout is None or not 0 <= row < len(self.rows) or pos.y() < 0:
+    def set_limits(self, first: float, last: float, narrowest: float) -> None:
+        self._limits = (first, last, narrowest)
+
+    def set_range(self, t0: float, t1: float) -> None:
+        """Show [t0, t1] ms, as much of it as the limits allow."""
+        first, last, narrowest = self._limits
+        width = min(max(t1 - t0, narrowest, 1e-12), last - first)
+        t0 = min(max(t0, first), last - width)
+        new = (t0, t0 + width)
+        if new != self.x_range:
+            self.x_range = new
+            self.update()
+            self.range_changed.emit(*new)
+
+    def plot_width(self) -> float:
+        return float(max(self.width() - RIGHT_MARGIN_PX, 1))
+
+    def _scale(self) -> tuple[float, float]:
+        """Pixels per ms and the pixel of time 0."""
+        t0, t1 = self.x_range
+        sx = self.plot_width() / max(t1 - t0, 1e-12)
+        return sx, -t0 * sx
+
+    def point_of(self, ms: float, row: float) -> QPointF:
+        """The widget pixel of a time on a row (row + 0.5 is the row's middle)."""
+        sx, dx = self._scale()
+        return QPointF(ms * sx + dx, self.axis_height + row * self.row_height)
+
+    def map_to_view(self, pos: QPointF) -> QPointF:
+        """(ms since the trace start, row) at a widget pixel."""
+        sx, dx = self._scale()
+        return QPointF((pos.x() - dx) / sx, (pos.y() - self.axis_height) / self.row_height)
+
+    def node_at(self, point: QPointF) -> int:
+        """The span node of the row at a (ms, row) point, or -1."""
+        row = math.floor(point.y())
+        if self.layout_ is None or not 0 <= row < len(self.rows):
             return -1
         node = self.rows[row]
-        return -1 if node == self.layout.syn else node
+        return -1 if node == self.layout_.syn else node
 
-    def paint(self, p: QPainter, *args) -> None:
-        lay = self.layout
+    # -- painting -----------------------------------------------------------------------------
+
+    def paintEvent(self, event) -> None:
+        p = QPainter(self)
+        p.fillRect(self.rect(), palette.TIMELINE_BG.color())
+        p.setFont(self._font)
+        self._paint_axis(p)
+        p.setClipRect(QRectF(0, self.axis_height, self.plot_width(), self.height()))
+        self._paint_bars(p)
+        p.end()
+
+    def ticks(self) -> tuple[float, list[tuple[float, str]]]:
+        """The axis step and its ticks in the window (ms since the trace start, label): about
+        one every TICK_PX pixels, at a round step of a time unit."""
+        t0, t1 = self.x_range
+        step, _, _ = tick_step(t1 - t0, self.plot_width() / TICK_PX)
+        first, last = math.ceil(max(t0, 0.0) / step), math.floor(t1 / step)
+        return step, [(k * step, tick_label(k * step, step)) for k in range(first, last + 1)]
+
+    def _paint_axis(self, p: QPainter) -> None:
+        sx, dx = self._scale()
+        base = self.axis_height - 1
+        p.setPen(palette.AXIS.color())
+        p.drawLine(QPointF(0, base), QPointF(self.plot_width(), base))
+        for value, label in self.ticks()[1]:
+            x = value * sx + dx
+            p.setPen(palette.AXIS.color())
+            p.drawLine(QPointF(x, base - TICK_LEN_PX), QPointF(x, base))
+            p.setPen(palette.AXIS_TEXT.color())
+            p.drawText(QRectF(x - TICK_PX / 2, 0, TICK_PX, base - TICK_LEN_PX),
+                       Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter, label)
+
+    def _paint_bars(self, p: QPainter) -> None:
+        lay = self.layout_
         if lay is None or not self.rows:
             return
-        t = p.transform()
-        sx, dx, sy, dy = t.m11(), t.m31(), t.m22(), t.m32()
-        p.resetTransform()  # paint in device pixels: crisp 1 px minimum widths, readable text
-        # The visible time window in device pixels (the painter may cover more than the plot).
-        (t0, t1), _ = self.getViewBox().viewRange()
-        edges = (t0 * sx + dx, t1 * sx + dx)
+        sx, dx = self._scale()
+        sy, dy = float(self.row_height), float(self.axis_height)
         rows = [(k, node) for k, node in enumerate(self.rows) if node != lay.syn]
         if not rows:
             return
@@ -115,8 +186,7 @@ class SpanBars(pg.GraphicsObject):
         nodes = np.array([node for _, node in rows], dtype=np.int64)
         left = lay.x0[nodes] * sx + dx
         right = np.maximum(lay.x1[nodes] * sx + dx, left + 1.0)
-        y_a, y_b = (ks + BAR_TOP) * sy + dy, (ks + BAR_BOTTOM) * sy + dy
-        top, height = np.minimum(y_a, y_b), np.abs(y_b - y_a)
+        top, height = (ks + BAR_TOP) * sy + dy, np.full(len(ks), (BAR_BOTTOM - BAR_TOP) * sy)
         rects = [QRectF(a, b, c - a, h) for a, b, c, h in
                  zip(left.tolist(), top.tolist(), right.tolist(), height.tolist(), strict=True)]
 
@@ -147,12 +217,12 @@ class SpanBars(pg.GraphicsObject):
             if marked:
                 p.setPen(pen)
                 p.drawRects(marked)
-        self._paint_labels(p, rects, nodes, min(edges), max(edges))
+        self._paint_labels(p, rects, nodes, 0.0, self.plot_width())
 
     def _paint_labels(self, p: QPainter, rects: list[QRectF], nodes: np.ndarray,
                       first: float, last: float) -> None:
         p.setFont(self._font)
-        lay = self.layout
+        lay = self.layout_
         assert lay is not None  # only painted with a layout
         spans = lay.trace.spans
         open_ended, error = lay.open_ended, lay.error
@@ -185,58 +255,73 @@ class SpanBars(pg.GraphicsObject):
             p.drawText(box, Qt.AlignmentFlag.AlignVCenter | align | Qt.TextFlag.TextSingleLine,
                        elided)
 
-    def hoverEvent(self, ev) -> None:
-        if ev.isExit():
-            self.setToolTip("")
-            return
-        node = self.node_at(ev.pos())
-        lay = self.layout
-        if lay is None or node < 0 or not lay.x0[node] <= ev.pos().x() <= lay.x1[node] + (
-                3 * self.pixelWidth()):
-            self.setToolTip("")
-            return
+    # -- the pointer ----------------------------------------------------------------------------
+
+    def event(self, event) -> bool:
+        if event.type() == QEvent.Type.ToolTip:
+            text = self._bar_tooltip(self.map_to_view(QPointF(event.pos())))
+            QToolTip.showText(event.globalPos(), text or self.toolTip(), self)
+            return True
+        return super().event(event)
+
+    def _bar_tooltip(self, point: QPointF) -> str | None:
+        """What the bar under a (ms, row) point is, or None off the bars."""
+        node = self.node_at(point)
+        lay = self.layout_
+        slack = 3 / self._scale()[0]  # a thin bar is 1 px wide on screen: 3 px of grace
+        if lay is None or node < 0 or not lay.x0[node] <= point.x() <= lay.x1[node] + slack:
+            return None
         span = lay.trace.spans[node]
         lines = [span.name, f"{span.span_type} · {span.status}",
                  f"starts +{duration_ms(float(lay.x0[node]))}, "
                  f"takes {format_duration(span.duration_ns)}"]
         if lay.critical[node]:
             lines.append("on the critical path")
-        self.setToolTip(plain_tooltip("\n".join(lines)))
+        return plain_tooltip("\n".join(lines))
 
-
-class TimelineViewBox(pg.ViewBox):
-    """Wheel scrolls the rows (the tree decides), Ctrl+wheel zooms time (the timeline picks the
-    point that stays put), Shift+wheel and horizontal scrolls pan time, click selects,
-    double-click zooms to the span."""
-
-    scroll_rows = Signal(int)
-    clicked = Signal(QPointF)
-    double_clicked = Signal(QPointF)
-    zoom_at = Signal(float, QPointF)  # factor (< 1 zooms in), view point under the cursor
-    pan_by = Signal(float)  # fraction of the window
-
-    def wheelEvent(self, ev, axis=None):
-        ev.accept()
-        delta = ev.delta() if hasattr(ev, "delta") else ev.angleDelta().y()
-        if not delta:
+    def wheelEvent(self, event) -> None:
+        event.accept()
+        delta = event.angleDelta()
+        horizontal = delta.y() == 0 and delta.x() != 0
+        steps = (delta.x() if horizontal else delta.y()) / 120
+        if not steps:
             return
-        notches = delta / 120
-        modifiers = ev.modifiers()
+        modifiers = event.modifiers()
         if modifiers & Qt.KeyboardModifier.ControlModifier:
-            self.zoom_at.emit(ZOOM_STEP ** notches, self.mapToView(ev.pos()))
-        elif (modifiers & Qt.KeyboardModifier.ShiftModifier
-              or ev.orientation() == Qt.Orientation.Horizontal):
-            self.pan_by.emit(-PAN_STEP * notches)
+            self.zoom_at.emit(ZOOM_STEP ** steps, self.map_to_view(event.position()))
+        elif modifiers & Qt.KeyboardModifier.ShiftModifier or horizontal:
+            self.pan_by.emit(-PAN_STEP * steps)
         else:
-            self.scroll_rows.emit(-3 if delta > 0 else 3)
+            self.scroll_rows.emit(-3 if steps > 0 else 3)
 
-    def mouseClickEvent(self, ev):
-        if ev.button() == Qt.MouseButton.LeftButton:
-            ev.accept()
-            point = self.mapToView(ev.pos())
-            (self.double_clicked if ev.double() else self.clicked).emit(point)
-        else:
-            super().mouseClickEvent(ev)
+    def mousePressEvent(self, event) -> None:
+        if event.button() != Qt.MouseButton.LeftButton:
+            super().mousePressEvent(event)
+            return
+        self._press, self._dragged = (event.position(), self.x_range), False
+        event.accept()
+
+    def mouseMoveEvent(self, event) -> None:
+        if self._press is None:
+            return
+        start, (t0, t1) = self._press
+        moved = event.position().x() - start.x()
+        if self._dragged or abs(moved) >= QApplication.startDragDistance():
+            self._dragged = True
+            shift = moved / self._scale()[0]
+            self.set_range(t0 - shift, t1 - shift)
+        event.accept()
+
+    def mouseReleaseEvent(self, event) -> None:
+        if self._press is not None and not self._dragged:
+            self.clicked.emit(self.map_to_view(event.position()))
+        self._press = None
+        event.accept()
+
+    def mouseDoubleClickEvent(self, event) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.double_clicked.emit(self.map_to_view(event.position()))
+        event.accept()
 
 
 class Overview(QWidget):
@@ -399,68 +484,43 @@ class Timeline(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.bars = SpanBars()
-        self.box = TimelineViewBox(enableMenu=False)
-        self.box.setMouseEnabled(x=True, y=False)
-        self.box.invertY(True)
-        self.box.setDefaultPadding(0.0)
-        self.box.addItem(self.bars)
-        self.axis = TimeAxis("top")
-        self.axis.setLabel("")
-        self.plot = pg.PlotWidget(viewBox=self.box, axisItems={"top": self.axis})
-        item = self.plot.getPlotItem()
-        item.hideAxis("left")
-        item.hideAxis("bottom")
-        item.showAxis("top")
-        item.hideButtons()
-        item.layout.setContentsMargins(0, 0, 8, 0)
-        palette.follow(self._colours_changed)
-        self.plot.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.overview = Overview()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
-        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.bars, 1)
         layout.addWidget(self.overview)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.plot.setToolTip("Waterfall of the spans shown in the tree. Drag, Shift+wheel or "
+        self.bars.setToolTip("Waterfall of the spans shown in the tree. Drag, Shift+wheel or "
                              "←/→ to pan, Ctrl+wheel or +/− to zoom, double-click or Z to zoom "
                              "to a span, 0 to fit; the dark outline marks the critical path.")
-        self.box.clicked.connect(self._clicked)
-        self.box.double_clicked.connect(self._double_clicked)
-        self.box.scroll_rows.connect(self.scroll_rows)
-        self.box.zoom_at.connect(self._wheel_zoom)
-        self.box.pan_by.connect(self.pan)
-        self.box.sigXRangeChanged.connect(
-            lambda _box, rng: self.overview.set_window(time=(float(rng[0]), float(rng[1]))))
+        self.bars.clicked.connect(self._clicked)
+        self.bars.double_clicked.connect(self._double_clicked)
+        self.bars.scroll_rows.connect(self.scroll_rows)
+        self.bars.zoom_at.connect(self._wheel_zoom)
+        self.bars.pan_by.connect(self.pan)
+        self.bars.range_changed.connect(lambda t0, t1: self.overview.set_window(time=(t0, t1)))
         self.overview.moved.connect(self._overview_moved)
-        self._row_count = 0.0
-
-    def _colours_changed(self) -> None:
-        self.plot.setBackground(palette.TIMELINE_BG.color())
-        self.axis.setPen(palette.AXIS.color())
-        self.axis.setTextPen(palette.AXIS_TEXT.color())
 
     def set_layout(self, layout: TreeLayout | None) -> None:
         """Show another trace; the time range fits the whole trace."""
         self.bars.set_layout(layout)
         self.overview.set_layout(layout)
         if layout is not None:
-            self.box.setLimits(xMin=-0.05 * layout.total_ms, xMax=1.05 * layout.total_ms + 1e-3,
-                               minXRange=1e-6)
+            self.bars.set_limits(-0.05 * layout.total_ms, 1.05 * layout.total_ms + 1e-3, 1e-6)
         self.fit()
 
     def set_header_height(self, pixels: int) -> None:
         """Match the axis height to the tree's header so the first rows line up."""
-        self.axis.setHeight(pixels)
+        self.bars.axis_height = pixels
+        self.bars.update()
 
     def set_rows(self, rows: list[int], row_height: int) -> None:
         """The nodes of the tree's rows from the top of its viewport, and the row height."""
-        self.bars.set_rows(rows)
-        height = max(self.box.height(), 1.0)
-        self._row_count = height / max(row_height, 1)
-        self.box.setYRange(0, self._row_count, padding=0)
-        lay = self.bars.layout
-        shown = rows[:max(int(self._row_count), 1)]
+        self.bars.set_rows(rows, row_height)
+        row_count = (self.bars.height() - self.bars.axis_height) / max(row_height, 1)
+        lay = self.bars.layout_
+        shown = rows[:max(int(row_count), 1)]
         ranks = [int(self.overview.rank[n]) for n in shown
                  if lay is not None and 0 <= n < lay.n]
         self.overview.set_window(ranks=(min(ranks), max(ranks) + 1) if ranks else (0, 0))
@@ -473,15 +533,14 @@ class Timeline(QWidget):
         self.ensure_visible(node)
 
     def _bar(self, node: int) -> tuple[float, float] | None:
-        lay = self.bars.layout
+        lay = self.bars.layout_
         if lay is None or not 0 <= node < lay.n:
             return None
         return float(lay.x0[node]), float(lay.x1[node])
 
     def visible_range(self) -> tuple[float, float]:
         """The time window shown, in ms since the trace start."""
-        (x0, x1), _ = self.box.viewRange()
-        return float(x0), float(x1)
+        return self.bars.x_range
 
     def ensure_visible(self, node: int) -> None:
         """Pan (or zoom out to) the window so the span's bar is in it; a bar wider than the
@@ -497,9 +556,9 @@ class Timeline(QWidget):
         if b - a > 0.9 * width:
             self.zoom_to(node)
         elif a < t0:
-            self.box.setXRange(a - 0.05 * width, a + 0.95 * width, padding=0)
+            self.bars.set_range(a - 0.05 * width, a + 0.95 * width)
         else:
-            self.box.setXRange(b - 0.95 * width, b + 0.05 * width, padding=0)
+            self.bars.set_range(b - 0.95 * width, b + 0.05 * width)
 
     def zoom_to(self, node: int) -> None:
         """Fit the window to one span's bar."""
@@ -507,7 +566,7 @@ class Timeline(QWidget):
         if bar is not None:
             a, b = bar
             margin = max((b - a) * 0.05, 1e-4)
-            self.box.setXRange(a - margin, b + margin, padding=0)
+            self.bars.set_range(a - margin, b + margin)
 
     def zoom_to_selected(self) -> None:
         self.zoom_to(self.bars.selected)
@@ -518,8 +577,8 @@ class Timeline(QWidget):
 
     def fit(self) -> None:
         """Show the whole trace duration."""
-        total = self.bars.layout.total_ms if self.bars.layout else 1.0
-        self.box.setXRange(0, max(total, 1e-3), padding=0.01)
+        total = max(self.bars.layout_.total_ms if self.bars.layout_ else 1.0, 1e-3)
+        self.bars.set_range(-0.01 * total, 1.01 * total)
 
     def zoom(self, factor: float, anchor: float | None = None) -> None:
         """Zoom time (factor < 1 zooms in) keeping `anchor` where it is on screen; without one,
@@ -528,8 +587,7 @@ class Timeline(QWidget):
         if anchor is None:
             anchor = self._nearest_point(self.bars.selected, (t0 + t1) / 2)
         anchor = min(max(anchor, t0), t1)
-        self.box.setXRange(anchor - (anchor - t0) * factor, anchor + (t1 - anchor) * factor,
-                           padding=0)
+        self.bars.set_range(anchor - (anchor - t0) * factor, anchor + (t1 - anchor) * factor)
 
     def _nearest_point(self, node: int, x: float) -> float:
         """The point of a span's bar nearest `x` (`x` itself when there is no such span)."""
@@ -550,16 +608,16 @@ class Timeline(QWidget):
             self.zoom_to(node)
 
     def _overview_moved(self, t0: float, t1: float, top_rank: int) -> None:
-        self.box.setXRange(t0, t1, padding=0)
-        lay = self.bars.layout
+        self.bars.set_range(t0, t1)
+        lay = self.bars.layout_
         if lay is not None and lay.n and top_rank != self.overview.window_ranks[0]:
             self.scroll_to_node.emit(int(lay.display_order[top_rank]))
 
     def pan(self, fraction: float) -> None:
         """Move the time window by a fraction of its width."""
-        (x0, x1), _ = self.box.viewRange()
+        x0, x1 = self.bars.x_range
         shift = (x1 - x0) * fraction
-        self.box.setXRange(x0 + shift, x1 + shift, padding=0)
+        self.bars.set_range(x0 + shift, x1 + shift)
 
     def _clicked(self, point: QPointF) -> None:
         node = self.bars.node_at(point)
