@@ -13,8 +13,17 @@ import pytest
 from mlflow.entities import Trace as MlflowTrace
 
 from tests.conftest import BIG_EXPERIMENT, PROD_EXPERIMENT, experiment_id
+from traceviewer.core.cache import TraceCache
 from traceviewer.core.errors import CorruptTrace, UsageError
-from traceviewer.core.otlp import decode_any_value, dump_trace, load_trace_file, parse_trace
+from traceviewer.core.otlp import (
+    STOW_SPANS,
+    decode_any_value,
+    dump_trace,
+    load_trace_file,
+    parse_trace,
+)
+from traceviewer.core.trace_layout import TreeLayout
+from traceviewer.core.trace_loading import discard
 
 TRACE_HEX = "7fea94dbd9043489cca2c90db7b1055c"
 T0 = 1_795_611_751_232_074_062  # epoch ns beyond 2**53: must stay exact
@@ -256,8 +265,8 @@ def test_dump_trace_is_read_by_mlflow_and_by_us(mlflow_server, sdk, seeded_trace
         [(s.span_id, s.parent_id, s.name, s.inputs) for s in ours.spans]
 
 
-def test_a_parsed_trace_gives_the_collector_two_objects_a_span_not_its_nested_values(client,
-                                                                                      sdk):
+def test_the_cache_write_leaves_the_collector_two_objects_a_span_not_its_nested_values(
+        client, sdk, tmp_path):
     big = experiment_id(sdk, BIG_EXPERIMENT)
     (found,) = sdk.search_traces(locations=[big], include_spans=False,
                                  filter_string="attributes.client_request_id = 'big-1000'")
@@ -265,9 +274,31 @@ def test_a_parsed_trace_gives_the_collector_two_objects_a_span_not_its_nested_va
     gc.collect()
     before = len(gc.get_objects())
     trace = parse_trace(raw)
-    # A Span and its attribute map: the collector's passes after a load walk these, and for a
-    # 100k-span trace each pass holds the GIL (the GUI) for as long as there are objects.
+    TraceCache(tmp_path).put(client.host, found.info.trace_id, trace)
+    gc.collect()
+    # A Span and its attribute map: the collector's passes walk these, and for a big trace
+    # each pass holds the GIL (the GUI) for as long as there are objects.
     assert len(gc.get_objects()) - before < 3 * len(trace.spans)
     theirs = {s.span_id: (s.inputs, s.outputs)
               for s in sdk.get_trace(found.info.trace_id).data.spans}
     assert {s.span_id: (s.inputs, s.outputs) for s in trace.spans} == theirs
+
+
+def _tracked_in_map(attributes) -> list:
+    """The containers an attribute map holds that the collector tracks (not its decoder)."""
+    return [r for r in gc.get_referents(attributes) if gc.is_tracked(r) and not callable(r)]
+
+
+def test_a_trace_of_many_spans_keeps_each_attribute_map_as_text_from_the_parse_on():
+    spans = [{"span_id": f"{i:016x}", "parent_span_id": None if i == 0 else f"{0:016x}",
+              "name": f"s{i}", "start_time_unix_nano": i, "end_time_unix_nano": i + 1,
+              "attributes": {"mlflow.spanInputs": json.dumps({"q": [i, {"k": "v"}]})}}
+             for i in range(STOW_SPANS + 10)]
+    doc = json.dumps({"info": {"trace_id": "tr-1", "state": "OK"}, "data": {"spans": spans}})
+
+    trace = parse_trace(doc.encode())
+
+    assert [s for s in trace.spans if _tracked_in_map(s.attributes)] == []
+    assert trace.spans[0].inputs == {"q": [0, {"k": "v"}]}  # decoded again when used
+    assert trace.spans[-1].inputs == {"q": [STOW_SPANS + 9, {"k": "v"}]}
+    discard([TreeLayout(trace)])  # what the parse froze goes back to the collector

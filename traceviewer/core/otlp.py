@@ -13,7 +13,7 @@ import binascii
 import json
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from traceviewer.core.bigjson import freeze_if_big, gc_paused, loads_trace_doc
 from traceviewer.core.cancel import CancelToken
@@ -78,15 +78,16 @@ class LazyAttributes(Mapping[str, Any]):
     @property
     def raw(self) -> dict[str, Any]:
         """Each key's undecoded value."""
-        if isinstance(self._raw, str):
+        raw = self._raw  # once: the cache write may stow the map meanwhile, in its thread
+        if isinstance(raw, str):
             try:
-                raw = json.loads(self._raw)
+                raw = json.loads(raw)
             except (ValueError, RecursionError) as exc:
                 raise CorruptTrace(f"Span attributes cannot be decoded: {exc}") from exc
             if not isinstance(raw, dict):
                 raise CorruptTrace("Span attributes should be a JSON object.")
             self._raw = raw
-        return self._raw
+        return raw
 
     def __getitem__(self, key: str) -> Any:
         # .get with a sentinel, not try/except: a miss is the common case when opening a trace.
@@ -122,16 +123,18 @@ class LazyAttributes(Mapping[str, Any]):
         return json.dumps(self[key], default=_json_default)
 
     def packed(self) -> tuple[str, str]:
-        """(codec, the undecoded map as JSON text): `unpacked` makes the map again."""
-        text = self._raw if isinstance(self._raw, str) else json.dumps(self._raw)
-        return ("json" if self._decode is _decode_json_string else "otlp"), text
+        """(codec, the undecoded map as JSON text): `unpacked` makes the map again. The map is
+        kept as that text from now on (`stow`): the cache write makes it anyway."""
+        return ("json" if self._decode is _decode_json_string else "otlp"), self.stow()
 
-    def stow(self) -> None:
-        """Keep the undecoded map as its JSON text until it is first used. Nested values (inputs,
-        outputs, messages) are many small containers; the garbage collector would walk over
-        each of them, all spans' at once, holding the GIL (about 1 s for 100k spans)."""
-        if not isinstance(self._raw, str):
-            self._raw = json.dumps(self._raw)
+    def stow(self) -> str:
+        """Keep the undecoded map as its JSON text (returned) until it is next used: a span's
+        undecoded map is a dozen small containers, which take memory and which the garbage
+        collector walks over (all spans' at once, holding the GIL)."""
+        raw = self._raw
+        if not isinstance(raw, str):
+            raw = self._raw = json.dumps(raw)
+        return raw
 
     @staticmethod
     def unpacked(codec: str, text: str) -> LazyAttributes:
@@ -188,7 +191,6 @@ def _event(raw: dict[str, Any]) -> SpanEvent:
 def _span(raw: dict[str, Any], ids: dict[str, str], fallback_start_ns: int) -> Span:
     attributes = _attributes(raw.get("attributes"))
     span_type = attributes[SPAN_TYPE_KEY] if SPAN_TYPE_KEY in attributes.raw else None
-    attributes.stow()
     status = raw.get("status") or {}
     span_id = _hex_id(raw.get("span_id"), ids)
     if span_id is None:
@@ -242,6 +244,12 @@ def _info_from_spans(spans: Any) -> dict[str, Any]:
     return {"state": "OK"}
 
 
+# From this many spans on, a trace's attribute maps are kept as JSON text as they are read (the
+# first ones then too): decoded, 100k spans' maps would take hundreds of MB more. Smaller traces
+# keep them decoded until the cache write, which makes that text anyway (`LazyAttributes.packed`).
+STOW_SPANS = 20_000
+
+
 def parse_trace(payload: bytes | bytearray | str | dict[str, Any],
                 token: CancelToken | None = None) -> Trace:
     """A `Trace` from a REST `traces/get` response, a `Trace.to_json()` document or a
@@ -267,11 +275,15 @@ def _parse_trace(doc: Any, owned: bool) -> Trace:
         info = TraceInfo.from_json(info_json)
         fallback_start_ns = info.request_time_ms * 1_000_000
         ids: dict[str, str] = {}
-        spans = []
+        spans: list[Span] = []
+        stowed = 0
         for i, raw in enumerate(raw_spans):
             spans.append(_span(raw, ids, fallback_start_ns))
             if owned:
                 raw_spans[i] = None
+            while i >= STOW_SPANS and stowed <= i:  # a big trace's maps: kept as text at once
+                cast(LazyAttributes, spans[stowed].attributes).stow()
+                stowed += 1
     except CorruptTrace:
         raise
     except (KeyError, TypeError, AttributeError, ValueError, binascii.Error) as exc:

@@ -17,16 +17,18 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-from traceviewer.core.bigjson import BIG_TRACE_SPANS, thaw_after_big
+from traceviewer.core.bigjson import thaw_after_big
 from traceviewer.core.cache import TraceCache
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.client import RestClient
 from traceviewer.core.errors import Cancelled
 from traceviewer.core.model import Trace
 from traceviewer.core.otlp import parse_trace
-from traceviewer.core.trace_layout import TreeLayout
+
+if TYPE_CHECKING:
+    from traceviewer.core.trace_layout import TreeLayout
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +42,10 @@ class Loaded:
 
 
 DISCARD_CHUNK = 500
-# A trace this big is let go as soon as another load starts: two of them may not fit in memory
-# together (100k spans take about 600 MB), and what its parse froze (`bigjson.freeze_if_big`)
-# is handed back to the collector before the next one's parse freezes again.
-RELEASE_SPANS = BIG_TRACE_SPANS
+# A trace this big is let go as soon as another load starts: two of them would not fit in memory
+# together (100k spans take about 600 MB). What its parse froze (`bigjson.freeze_if_big`) is
+# then handed back to the collector before the next one's parse freezes again.
+RELEASE_SPANS = 20_000
 
 # Held while a trace is written to the cache, which holds the trace until it ends.
 _CACHING = threading.Lock()
@@ -185,7 +187,15 @@ def from_cache(cache: TraceCache, host: str, trace_id: str,
         return None
     if token is not None:
         token.progress(f"Laying out {len(hit.trace.spans):,} spans…")
-    return Loaded(TreeLayout(hit.trace, token), hit.cached_at)
+    return Loaded(_laid_out(hit.trace, token), hit.cached_at)
+
+
+def _laid_out(trace: Trace, token: CancelToken | None) -> TreeLayout:
+    # Imported here: `traceviewer --trace` imports this module to start the download, which
+    # need not wait for numpy (which the layout uses).
+    from traceviewer.core.trace_layout import TreeLayout
+
+    return TreeLayout(trace, token)
 
 
 def _unless_unreadable(read: Callable[[], Loaded | None]) -> Loaded | None:
@@ -231,7 +241,7 @@ def from_server(client: RestClient, trace_id: str, cache: TraceCache, use_cache:
     token.progress(f"Laying out {len(trace.spans):,} spans…")
     # A running or partial trace changes: only finished ones are worth keeping.
     keep = not trace.in_progress and not trace.partial
-    return Loaded(TreeLayout(trace, token), cache_as=(host, trace_id) if keep else None)
+    return Loaded(_laid_out(trace, token), cache_as=(host, trace_id) if keep else None)
 
 
 def store(cache: TraceCache, key: tuple[str, str], holder: list[Trace],
