@@ -212,6 +212,20 @@ def test_importing_the_main_window_leaves_pyqtgraph_for_the_trace_and_overview_t
     assert out.stdout.strip() == "False"
 
 
+def test_the_gui_flags_and_the_main_window_import_no_keyring_lock_browser_or_command():
+    # Each is loaded where first needed (a command, a file written, a keyring read, a sign-in).
+    code = ("import sys, traceviewer.ui.main_window\n"
+            "from traceviewer.cli import parse_args\n"
+            "args = parse_args(['--workspace', 'w', '--view', 'overview', '--screenshot', 'x'])\n"
+            "assert (args.command, args.workspace, args.view) == (None, 'w', 'overview')\n"
+            "lazy = ('keyring', 'filelock', 'webbrowser')\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in lazy\n"
+            "             or m.startswith('traceviewer.cli.') or m == 'traceviewer.core.stats'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def tab_index(w: MainWindow, title: str) -> int:
     return next(i for i in range(w.tabs.count()) if w.tabs.tabText(i) == title)
 

@@ -1,15 +1,17 @@
 """The `traceviewer` command line: GUI flags at the top level, command groups as subcommands.
 
-Each command group lives in its own module with `register(subparsers)`; a subcommand sets
-`func(args) -> int`. Errors print one line to stderr: exit 1 for server, auth and network
-failures, 2 for usage and bad filters. Control and bidi characters in a message are shown as
-escapes (`core.terminal.printable`): messages quote server answers and trace data."""
+Each command group lives in its own module with `register(subparsers)`, imported only when the
+command line is more than top-level flags (`parse_args`); a subcommand sets `func(args) -> int`.
+Errors print one line to stderr: exit 1 for server, auth and network failures, 2 for usage and
+bad filters. Control and bidi characters in a message are shown as escapes
+(`core.terminal.printable`): messages quote server answers and trace data."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
+from typing import Any, NoReturn
 
 from traceviewer import __version__
 from traceviewer.core.errors import TraceViewerError
@@ -22,7 +24,16 @@ COMMAND_MODULES = ("demo", "workspace", "open", "experiments", "traces", "trace"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _top_level(argparse.ArgumentParser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"traceviewer.cli.{name}").register(sub)
+    return parser
+
+
+def _top_level(parser_class: type[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    """The parser of the top-level flags (no subcommands yet)."""
+    parser = parser_class(
         prog="traceviewer",
         description="Browse, inspect and review MLflow traces. Without a command, opens the GUI.")
     parser.add_argument("--version", action="version", version=f"traceviewer {__version__}")
@@ -39,15 +50,48 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--screenshot", metavar="PATH",
                      help="render the window offscreen once its data has loaded, save it as "
                           "PNG and exit")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"traceviewer.cli.{name}").register(sub)
     return parser
 
 
+class _NotJustFlags(Exception):
+    """The arguments are more than valid top-level flags: the whole parser must read them."""
+
+
+class _FlagsOnlyParser(argparse.ArgumentParser):
+    """The top-level flags alone (the same ones, so abbreviations resolve alike), raising
+    `_NotJustFlags` where the whole parser would print something (help, the version, a usage
+    error) or exit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _NotJustFlags(message)
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        raise _NotJustFlags(message)
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        raise _NotJustFlags(message)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The parsed command line. A line of top-level flags alone (the GUI's, --self-test) is read
+    without importing the command modules, which import most of the app and slowed the GUI's
+    start; anything else goes through the whole parser, so help, errors and commands are
+    exactly its own."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--" not in argv:
+        try:
+            args, rest = _top_level(_FlagsOnlyParser).parse_known_args(argv)
+        except _NotJustFlags:
+            pass
+        else:
+            if not rest:
+                args.command = None
+                return args
+    return build_parser().parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     setup_logging()
     try:
         if args.self_test:

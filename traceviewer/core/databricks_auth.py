@@ -23,7 +23,6 @@ import secrets
 import shutil
 import threading
 import time
-import webbrowser
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -489,13 +488,17 @@ def _pkce() -> tuple[str, str]:
 
 def sign_in_browser(host: str, *, endpoints: Endpoints | None = None, verify: bool | str = True,
                     on_url: Callable[[str], None] | None = None,
-                    open_browser: Callable[[str], bool] = webbrowser.open,
+                    open_browser: Callable[[str], bool] | None = None,
                     token: CancelToken | None = None,
                     timeout_s: float = SIGN_IN_TIMEOUT_S) -> SignIn:
     """OAuth U2M: open the workspace's sign-in page in the system browser (`webbrowser`, so
     $BROWSER is honoured) and wait for its redirect to a loopback port; PKCE S256, client id
     databricks-cli, scopes `all-apis offline_access`. `on_url` gets the sign-in URL too, for
     when no browser opens. Cancelled through `token`; Timeout after `timeout_s`."""
+    if open_browser is None:
+        import webbrowser  # here: only a sign-in opens the browser
+
+        open_browser = webbrowser.open
     endpoints = endpoints or discover_endpoints(host)
     verifier, challenge = _pkce()
     state = secrets.token_urlsafe(16)

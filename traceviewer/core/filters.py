@@ -231,6 +231,9 @@ def field_key(field: str) -> str:
     return f"{spec.name}.{quote_key(key)}"
 
 
+# Time range presets of the filter builder and the Overview ("that long ago").
+TIME_PRESETS = ("1h", "24h", "7d", "30d")
+
 _RELATIVE = re.compile(r"(\d+)\s*([smhdw])\Z")
 _UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 

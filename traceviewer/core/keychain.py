@@ -11,13 +11,16 @@ Every secret read or written here is registered with `redact.register_secret` at
 from __future__ import annotations
 
 import threading
-
-import keyring
-import keyring.backend
-import keyring.errors
+from typing import TYPE_CHECKING
 
 from traceviewer.core.errors import KeyringUnavailable
 from traceviewer.core.redact import redact, register_secret
+
+if TYPE_CHECKING:
+    import keyring.backend
+
+# `keyring` is imported where it is first used, not here: loading it (and picking a backend)
+# takes tens of milliseconds, and the GUI paints its first window without it.
 
 SERVICE = "traceviewer"
 
@@ -43,6 +46,8 @@ def _qualname(backend: keyring.backend.KeyringBackend) -> str:
 
 def secure_backend() -> keyring.backend.KeyringBackend:
     """The keyring backend secrets go to; raises `KeyringUnavailable` when none is secure."""
+    import keyring
+
     chosen = keyring.get_keyring()
     # A chainer falls through to its next backend on errors, which might be a plaintext one:
     # use its first secure member directly instead.
@@ -115,6 +120,8 @@ def delete_secret(name: str) -> None:
         if had_session:
             return  # it only ever lived in memory
         raise
+    import keyring.errors
+
     try:
         backend.delete_password(SERVICE, name)
     except keyring.errors.PasswordDeleteError:

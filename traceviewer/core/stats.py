@@ -55,8 +55,6 @@ from traceviewer.core.errors import ConfigError, NotFound, Unsupported, UsageErr
 from traceviewer.core.filters import Clause
 from traceviewer.core.model import SESSION_KEY, TRACE_NAME_TAG, USER_KEY, TraceInfo
 
-# Time range presets of the filter builder and the Overview ("that long ago").
-TIME_PRESETS = ("1h", "24h", "7d", "30d")
 BUCKETS = {"1m": 60_000, "1h": 3_600_000, "1d": 86_400_000}
 BUCKET_CHOICES = ("auto", *BUCKETS, "none")
 GROUP_KINDS = ("tag", "metadata", "user", "session", "state", "name")

@@ -40,8 +40,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-import filelock
-
 from traceviewer.core import paths
 from traceviewer.core.errors import ConfigError
 
@@ -125,6 +123,8 @@ class JsonFile(Generic[T]):
         if not thread_lock.acquire(timeout=self.timeout):
             raise self._lock_timeout(lock_path)
         try:
+            import filelock  # here, not at the top: reading a file never needs it
+
             file_lock = filelock.FileLock(lock_path)
             try:
                 file_lock.acquire(timeout=max(0.0, deadline - time.monotonic()))

@@ -10,7 +10,6 @@ save it often without rewriting the settings."""
 from __future__ import annotations
 
 import re
-import webbrowser
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -270,7 +269,7 @@ def sign_in(ws: Workspace, *, on_url: Callable[[str], None] | None = None,
     endpoints = databricks_auth.discover_endpoints(host, discovery)
     signed = databricks_auth.sign_in_browser(
         host, endpoints=endpoints, verify=verify, on_url=on_url, token=token,
-        open_browser=open_browser or webbrowser.open)
+        open_browser=open_browser)
     keep = keychain.remember_for_session if session_only else keychain.set_secret
     keep(ws.name, signed.refresh_token)
     with open_client(ws) as client:
@@ -374,7 +373,12 @@ class WorkspaceMemory:
         return value if isinstance(value, str) else None
 
     def set_current(self, name: str | None) -> None:
-        """Remember `name` as the workspace to open next time."""
+        """Remember `name` as the workspace to open next time. Nothing is written (or locked)
+        when it already is: opening the last workspace again, as the app starts, writes no
+        file."""
+        if self.current == name:
+            return
+
         def set_current(data: dict[str, Any]) -> dict[str, Any]:
             data["current"] = name
             return data

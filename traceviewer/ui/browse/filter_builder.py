@@ -25,8 +25,7 @@ from PySide6.QtWidgets import (
 
 from traceviewer.core import filter_groups, filters
 from traceviewer.core.errors import BadFilter
-from traceviewer.core.filters import FIELDS, Clause, ValueKind
-from traceviewer.core.stats import TIME_PRESETS  # shared with the Overview's range presets
+from traceviewer.core.filters import FIELDS, TIME_PRESETS, Clause, ValueKind
 from traceviewer.core.suggestions import ValueCounts
 from traceviewer.ui.browse.suggestions import SUGGESTED_FIELDS, Suggestions
 from traceviewer.ui.common import palette

@@ -28,7 +28,7 @@ from traceviewer.core import fmt, stats
 from traceviewer.core.app_model import AppModel
 from traceviewer.core.cancel import CancelToken
 from traceviewer.core.errors import BadFilter, UsageError
-from traceviewer.core.filters import Clause
+from traceviewer.core.filters import TIME_PRESETS, Clause
 from traceviewer.core.stats import GroupBy, StatsQuery, StatsResult
 from traceviewer.ui.common.banner import ErrorBanner
 from traceviewer.ui.common.plain import plain_label
@@ -62,7 +62,7 @@ class OverviewView(QWidget):
         self._partial_timer.timeout.connect(self._show_pending)
 
         self.range_box = QComboBox()
-        self.range_box.addItems([*stats.TIME_PRESETS, ALL_TIME])
+        self.range_box.addItems([*TIME_PRESETS, ALL_TIME])
         self.range_box.setCurrentText(DEFAULT_RANGE)
         self.range_box.setToolTip("Time range: that long ago until now")
         self.group_box = QComboBox()
