@@ -24,8 +24,10 @@ from traceviewer.ui.common.tasks import activity
 SCREENSHOT_TIMEOUT_S = 120
 # How long a thread waiting for the GIL lets the one holding it run (Python's default: 5 ms).
 # The GUI thread takes the GIL for every call into Python (each model data(), each paint of the
-# timeline); while a background task parses a trace, each of those waits this long.
-GIL_SWITCH_S = 0.001
+# timeline); while a background task parses a trace, each of those waits up to this long. At
+# 1 ms the longest GUI stall while a 100k-span trace opened was 94-106 ms (bench/open_speed.py),
+# at 0.2 ms 20-44 ms, and the parse took no longer.
+GIL_SWITCH_S = 0.0002
 
 
 def application() -> QApplication:
