@@ -6,7 +6,8 @@ and a bare PySide6 window take. Prints figures; not a test.
 Without --url it starts a local `mlflow server` in a temporary directory. For each size it uses
 the agent-loop trace `big-N` of bench/open_trace_gui.py (logging it if needed), then prints the
 medians of `--runs` runs of:
-  - the raw `traces/get` download with curl (the server's time),
+  - the raw `traces/get` download with curl (the server's time), each run just before a cold
+    open,
   - `traceviewer --workspace W --trace ID --screenshot` with an empty cache (cold) and with the
     trace cached (warm): the whole process's wall time, and the time from launch until the
     trace's tree and timeline were painted,
@@ -183,12 +184,13 @@ def main() -> int:
                   "--screenshot process", flush=True)
             for size in (int(s) for s in args.sizes.split(",")):
                 trace_id = find_or_log(url, size)
-                raw = median([curl_s(url, trace_id) for _ in range(args.runs)])
-                cold, warm = [], []
-                for _ in range(args.runs):
+                raws, cold, warm = [], [], []
+                for _ in range(args.runs):  # the server's speed drifts: each cold run beside a curl
+                    raws.append(curl_s(url, trace_id))
                     shutil.rmtree(home / "cache", ignore_errors=True)
                     cold.append(timed(["--app-child", "--workspace", WORKSPACE, "--trace",
                                        trace_id, "--screenshot", shot], env, tmp))
+                raw = median(raws)
                 for _ in range(args.runs):
                     warm.append(timed(["--app-child", "--workspace", WORKSPACE, "--trace",
                                        trace_id, "--screenshot", shot], env, tmp))
