@@ -271,8 +271,10 @@ def freeze_if_big(num_spans: int) -> None:
     holding the GIL: 0.15-0.2 s at 100k spans, 0.1 s at 10k until their maps are stowed. So
     everything alive now goes to the collector's permanent generation (`gc.freeze`), which it
     never walks; objects are still freed when their last reference goes. `thaw_after_big`
-    hands them back once the trace is let go: until then a cycle that was garbage at this
-    moment is not collected."""
+    hands everything frozen back once the trace view lets a big trace go
+    (`trace_loading.discard`): until then a cycle that was garbage at this moment is not
+    collected. The CLI and the compare view, which discard nothing, keep it frozen meanwhile;
+    what they freeze is the garbage of a moment, not a growing amount."""
     if num_spans >= BIG_TRACE_SPANS:
         gc.freeze()
 
