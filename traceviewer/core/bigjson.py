@@ -274,7 +274,7 @@ def freeze_if_big(num_spans: int) -> None:
     hands everything frozen back once the trace view lets a big trace go
     (`trace_loading.discard`): until then a cycle that was garbage at this moment is not
     collected. The CLI and the compare view, which discard nothing, keep it frozen meanwhile;
-    what they freeze is the garbage of a moment, not a growing amount."""
+    each freeze keeps only the garbage of that moment."""
     if num_spans >= BIG_TRACE_SPANS:
         gc.freeze()
 
