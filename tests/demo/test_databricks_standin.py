@@ -199,7 +199,8 @@ def test_quick_searches_beyond_the_workspace_rate_get_429_with_retry_after(
         mlflow_server, prod):
     body = {"locations": [{"type": "MLFLOW_EXPERIMENT",
                            "mlflow_experiment": {"experiment_id": prod}}], "max_results": 1}
-    with DatabricksStandIn(mlflow_server.url) as standin, \
+    # A low rate, so that a slow machine answering the 30 searches over seconds still runs out.
+    with DatabricksStandIn(mlflow_server.url, search_rate=2) as standin, \
             _api(standin, standin.credentials.pat) as api, ThreadPoolExecutor(30) as pool:
         answers = list(pool.map(lambda _: api.post("/api/3.0/mlflow/traces/search", json=body),
                                 range(30)))

@@ -224,11 +224,12 @@ class DatabricksStandIn:
 
     Trace spans are ARTIFACT_REPO (signed-URL download of traces.json) by default; a
     `tracking_store_share` (0..1) of traces, chosen by a hash of the trace id
-    (`spans_location()`), is TRACKING_STORE, served by the v4 batchGet route instead."""
+    (`spans_location()`), is TRACKING_STORE, served by the v4 batchGet route instead. Trace
+    searches beyond `search_rate` a second (bursts of as many) are answered 429."""
 
     def __init__(self, backend_url: str, *, port: int = 0, token_lifetime: float = 3600.0,
                  url_lifetime: float = 900.0, tracking_store_share: float = 0.0,
-                 credentials: Credentials | None = None):
+                 search_rate: float = SEARCH_RATE, credentials: Credentials | None = None):
         self.backend_url = backend_url.rstrip("/")
         self.credentials = credentials or Credentials.from_env()
         self.token_lifetime = token_lifetime
@@ -244,7 +245,7 @@ class DatabricksStandIn:
         self._access: dict[str, _Grant] = {}
         self._refresh: dict[str, _Grant] = {}
         self._codes: dict[str, tuple[_Grant, str, str]] = {}  # code -> grant, redirect, challenge
-        self._bucket = TokenBucket(SEARCH_RATE, SEARCH_RATE)
+        self._bucket = TokenBucket(search_rate, search_rate)
         self._signing_key = secrets.token_bytes(32)
         self._backend: httpx.Client | None = None
         self._servers: list[_Server] = []
